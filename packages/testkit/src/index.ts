@@ -1,0 +1,7 @@
+/**
+ * `@parley/testkit`: conformance suites every adapter of Parley's ports runs, and
+ * helpers for testing code built on Parley.
+ *
+ * @packageDocumentation
+ */
+export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
