@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/message.proto.
  */
 export const file_parley_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("ChdwYXJsZXkvdjEvbWVzc2FnZS5wcm90bxIJcGFybGV5LnYxIpcBChJTZW5kTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSDAoEdGV4dBgDIAEoCRIYCgxyZXBseV90b19zZXEYBCABKARCAjACEikKCmF0dGFjaG1lbnQYBSABKAsyFS5wYXJsZXkudjEuQXR0YWNobWVudCI6ChNTZW5kTWVzc2FnZVJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJfChJFZGl0TWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KA3NlcRgCIAEoBEICMAISEQoJY2xpZW50X2lkGAMgASgJEgwKBHRleHQYBCABKAkiOgoTRWRpdE1lc3NhZ2VSZXNwb25zZRIjCgdtZXNzYWdlGAEgASgLMhIucGFybGV5LnYxLk1lc3NhZ2UiUwoURGVsZXRlTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KA3NlcRgCIAEoBEICMAISEQoJY2xpZW50X2lkGAMgASgJIjwKFURlbGV0ZU1lc3NhZ2VSZXNwb25zZRIjCgdtZXNzYWdlGAEgASgLMhIucGFybGV5LnYxLk1lc3NhZ2UiYAoSQWRkUmVhY3Rpb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgNzZXEYAiABKARCAjACEhEKCWNsaWVudF9pZBgDIAEoCRINCgVlbW9qaRgEIAEoCSI6ChNBZGRSZWFjdGlvblJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJjChVSZW1vdmVSZWFjdGlvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KA3NlcRgCIAEoBEICMAISEQoJY2xpZW50X2lkGAMgASgJEg0KBWVtb2ppGAQgASgJIj0KFlJlbW92ZVJlYWN0aW9uUmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIvcBChFHZXRIaXN0b3J5UmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSGAoKYmVmb3JlX3NlcRgCIAEoBEICMAJIABIXCglhZnRlcl9zZXEYAyABKARCAjACSAASGAoKYXJvdW5kX3NlcRgEIAEoBEICMAJIABIxCgtiZWZvcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIwCgphZnRlcl90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEg0KBWxpbWl0GAcgASgNQggKBmFuY2hvciJrChJHZXRIaXN0b3J5UmVzcG9uc2USJAoIbWVzc2FnZXMYASADKAsyEi5wYXJsZXkudjEuTWVzc2FnZRIXCg9oYXNfbW9yZV9iZWZvcmUYAiABKAgSFgoOaGFzX21vcmVfYWZ0ZXIYAyABKAgiUwoUTWFya0RlbGl2ZXJlZFJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KA3NlcRgCIAEoBEICMAISEQoJY2xpZW50X2lkGAMgASgJIkgKFU1hcmtEZWxpdmVyZWRSZXNwb25zZRIZCg1kZWxpdmVyZWRfc2VxGAEgASgEQgIwAhIUCghyZWFkX3NlcRgCIAEoBEICMAIiTgoPTWFya1JlYWRSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgNzZXEYAiABKARCAjACEhEKCWNsaWVudF9pZBgDIAEoCSJdChBNYXJrUmVhZFJlc3BvbnNlEhkKDWRlbGl2ZXJlZF9zZXEYASABKARCAjACEhQKCHJlYWRfc2VxGAIgASgEQgIwAhIYCgx1bnJlYWRfY291bnQYAyABKARCAjACMokFCg5NZXNzYWdlU2VydmljZRJMCgtTZW5kTWVzc2FnZRIdLnBhcmxleS52MS5TZW5kTWVzc2FnZVJlcXVlc3QaHi5wYXJsZXkudjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJMCgtFZGl0TWVzc2FnZRIdLnBhcmxleS52MS5FZGl0TWVzc2FnZVJlcXVlc3QaHi5wYXJsZXkudjEuRWRpdE1lc3NhZ2VSZXNwb25zZRJSCg1EZWxldGVNZXNzYWdlEh8ucGFybGV5LnYxLkRlbGV0ZU1lc3NhZ2VSZXF1ZXN0GiAucGFybGV5LnYxLkRlbGV0ZU1lc3NhZ2VSZXNwb25zZRJMCgtBZGRSZWFjdGlvbhIdLnBhcmxleS52MS5BZGRSZWFjdGlvblJlcXVlc3QaHi5wYXJsZXkudjEuQWRkUmVhY3Rpb25SZXNwb25zZRJVCg5SZW1vdmVSZWFjdGlvbhIgLnBhcmxleS52MS5SZW1vdmVSZWFjdGlvblJlcXVlc3QaIS5wYXJsZXkudjEuUmVtb3ZlUmVhY3Rpb25SZXNwb25zZRJJCgpHZXRIaXN0b3J5EhwucGFybGV5LnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh0ucGFybGV5LnYxLkdldEhpc3RvcnlSZXNwb25zZRJSCg1NYXJrRGVsaXZlcmVkEh8ucGFybGV5LnYxLk1hcmtEZWxpdmVyZWRSZXF1ZXN0GiAucGFybGV5LnYxLk1hcmtEZWxpdmVyZWRSZXNwb25zZRJDCghNYXJrUmVhZBIaLnBhcmxleS52MS5NYXJrUmVhZFJlcXVlc3QaGy5wYXJsZXkudjEuTWFya1JlYWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_parley_v1_models]);
+  fileDesc("ChdwYXJsZXkvdjEvbWVzc2FnZS5wcm90bxIJcGFybGV5LnYxIpMBChJTZW5kTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSDAoEdGV4dBgDIAEoCRIUCgxyZXBseV90b19zZXEYBCABKA0SKQoKYXR0YWNobWVudBgFIAEoCzIVLnBhcmxleS52MS5BdHRhY2htZW50IjoKE1NlbmRNZXNzYWdlUmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIlsKEkVkaXRNZXNzYWdlUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgNEhEKCWNsaWVudF9pZBgDIAEoCRIMCgR0ZXh0GAQgASgJIjoKE0VkaXRNZXNzYWdlUmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIk8KFERlbGV0ZU1lc3NhZ2VSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKA0SEQoJY2xpZW50X2lkGAMgASgJIjwKFURlbGV0ZU1lc3NhZ2VSZXNwb25zZRIjCgdtZXNzYWdlGAEgASgLMhIucGFybGV5LnYxLk1lc3NhZ2UiXAoSQWRkUmVhY3Rpb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKA0SEQoJY2xpZW50X2lkGAMgASgJEg0KBWVtb2ppGAQgASgJIjoKE0FkZFJlYWN0aW9uUmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIl8KFVJlbW92ZVJlYWN0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgNEhEKCWNsaWVudF9pZBgDIAEoCRINCgVlbW9qaRgEIAEoCSI9ChZSZW1vdmVSZWFjdGlvblJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSLrAQoRR2V0SGlzdG9yeVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKCmJlZm9yZV9zZXEYAiABKA1IABITCglhZnRlcl9zZXEYAyABKA1IABIUCgphcm91bmRfc2VxGAQgASgNSAASMQoLYmVmb3JlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASMAoKYWZ0ZXJfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABINCgVsaW1pdBgHIAEoDUIICgZhbmNob3IiawoSR2V0SGlzdG9yeVJlc3BvbnNlEiQKCG1lc3NhZ2VzGAEgAygLMhIucGFybGV5LnYxLk1lc3NhZ2USFwoPaGFzX21vcmVfYmVmb3JlGAIgASgIEhYKDmhhc19tb3JlX2FmdGVyGAMgASgIIk8KFE1hcmtEZWxpdmVyZWRSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKA0SEQoJY2xpZW50X2lkGAMgASgJIkAKFU1hcmtEZWxpdmVyZWRSZXNwb25zZRIVCg1kZWxpdmVyZWRfc2VxGAEgASgNEhAKCHJlYWRfc2VxGAIgASgNIkoKD01hcmtSZWFkUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgNEhEKCWNsaWVudF9pZBgDIAEoCSJRChBNYXJrUmVhZFJlc3BvbnNlEhUKDWRlbGl2ZXJlZF9zZXEYASABKA0SEAoIcmVhZF9zZXEYAiABKA0SFAoMdW5yZWFkX2NvdW50GAMgASgNMokFCg5NZXNzYWdlU2VydmljZRJMCgtTZW5kTWVzc2FnZRIdLnBhcmxleS52MS5TZW5kTWVzc2FnZVJlcXVlc3QaHi5wYXJsZXkudjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJMCgtFZGl0TWVzc2FnZRIdLnBhcmxleS52MS5FZGl0TWVzc2FnZVJlcXVlc3QaHi5wYXJsZXkudjEuRWRpdE1lc3NhZ2VSZXNwb25zZRJSCg1EZWxldGVNZXNzYWdlEh8ucGFybGV5LnYxLkRlbGV0ZU1lc3NhZ2VSZXF1ZXN0GiAucGFybGV5LnYxLkRlbGV0ZU1lc3NhZ2VSZXNwb25zZRJMCgtBZGRSZWFjdGlvbhIdLnBhcmxleS52MS5BZGRSZWFjdGlvblJlcXVlc3QaHi5wYXJsZXkudjEuQWRkUmVhY3Rpb25SZXNwb25zZRJVCg5SZW1vdmVSZWFjdGlvbhIgLnBhcmxleS52MS5SZW1vdmVSZWFjdGlvblJlcXVlc3QaIS5wYXJsZXkudjEuUmVtb3ZlUmVhY3Rpb25SZXNwb25zZRJJCgpHZXRIaXN0b3J5EhwucGFybGV5LnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh0ucGFybGV5LnYxLkdldEhpc3RvcnlSZXNwb25zZRJSCg1NYXJrRGVsaXZlcmVkEh8ucGFybGV5LnYxLk1hcmtEZWxpdmVyZWRSZXF1ZXN0GiAucGFybGV5LnYxLk1hcmtEZWxpdmVyZWRSZXNwb25zZRJDCghNYXJrUmVhZBIaLnBhcmxleS52MS5NYXJrUmVhZFJlcXVlc3QaGy5wYXJsZXkudjEuTWFya1JlYWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_parley_v1_models]);
 
 /**
  * @generated from message parley.v1.SendMessageRequest
@@ -42,9 +42,9 @@ export type SendMessageRequest = Message<"parley.v1.SendMessageRequest"> & {
   /**
    * Seq of the message replied to, or 0.
    *
-   * @generated from field: uint64 reply_to_seq = 4 [jstype = JS_NUMBER];
+   * @generated from field: uint32 reply_to_seq = 4;
    */
-  replyToSeq: bigint;
+  replyToSeq: number;
 
   /**
    * @generated from field: parley.v1.Attachment attachment = 5;
@@ -86,9 +86,9 @@ export type EditMessageRequest = Message<"parley.v1.EditMessageRequest"> & {
   conversationId: string;
 
   /**
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * Client-generated id of this edit.
@@ -139,9 +139,9 @@ export type DeleteMessageRequest = Message<"parley.v1.DeleteMessageRequest"> & {
   conversationId: string;
 
   /**
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * @generated from field: string client_id = 3;
@@ -183,9 +183,9 @@ export type AddReactionRequest = Message<"parley.v1.AddReactionRequest"> & {
   conversationId: string;
 
   /**
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * @generated from field: string client_id = 3;
@@ -234,9 +234,9 @@ export type RemoveReactionRequest = Message<"parley.v1.RemoveReactionRequest"> &
   conversationId: string;
 
   /**
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * @generated from field: string client_id = 3;
@@ -291,25 +291,25 @@ export type GetHistoryRequest = Message<"parley.v1.GetHistoryRequest"> & {
     /**
      * Messages with seq < before_seq.
      *
-     * @generated from field: uint64 before_seq = 2 [jstype = JS_NUMBER];
+     * @generated from field: uint32 before_seq = 2;
      */
-    value: bigint;
+    value: number;
     case: "beforeSeq";
   } | {
     /**
      * Messages with seq > after_seq.
      *
-     * @generated from field: uint64 after_seq = 3 [jstype = JS_NUMBER];
+     * @generated from field: uint32 after_seq = 3;
      */
-    value: bigint;
+    value: number;
     case: "afterSeq";
   } | {
     /**
      * Messages around around_seq, including it.
      *
-     * @generated from field: uint64 around_seq = 4 [jstype = JS_NUMBER];
+     * @generated from field: uint32 around_seq = 4;
      */
-    value: bigint;
+    value: number;
     case: "aroundSeq";
   } | {
     /**
@@ -383,9 +383,9 @@ export type MarkDeliveredRequest = Message<"parley.v1.MarkDeliveredRequest"> & {
   conversationId: string;
 
   /**
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * Optional client-generated id.
@@ -407,14 +407,14 @@ export const MarkDeliveredRequestSchema: GenMessage<MarkDeliveredRequest> = /*@_
  */
 export type MarkDeliveredResponse = Message<"parley.v1.MarkDeliveredResponse"> & {
   /**
-   * @generated from field: uint64 delivered_seq = 1 [jstype = JS_NUMBER];
+   * @generated from field: uint32 delivered_seq = 1;
    */
-  deliveredSeq: bigint;
+  deliveredSeq: number;
 
   /**
-   * @generated from field: uint64 read_seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 read_seq = 2;
    */
-  readSeq: bigint;
+  readSeq: number;
 };
 
 /**
@@ -434,9 +434,9 @@ export type MarkReadRequest = Message<"parley.v1.MarkReadRequest"> & {
   conversationId: string;
 
   /**
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * Optional client-generated id.
@@ -458,19 +458,19 @@ export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
  */
 export type MarkReadResponse = Message<"parley.v1.MarkReadResponse"> & {
   /**
-   * @generated from field: uint64 delivered_seq = 1 [jstype = JS_NUMBER];
+   * @generated from field: uint32 delivered_seq = 1;
    */
-  deliveredSeq: bigint;
+  deliveredSeq: number;
 
   /**
-   * @generated from field: uint64 read_seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 read_seq = 2;
    */
-  readSeq: bigint;
+  readSeq: number;
 
   /**
-   * @generated from field: uint64 unread_count = 3 [jstype = JS_NUMBER];
+   * @generated from field: uint32 unread_count = 3;
    */
-  unreadCount: bigint;
+  unreadCount: number;
 };
 
 /**

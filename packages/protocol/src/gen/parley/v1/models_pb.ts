@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file parley/v1/models.proto.
  */
 export const file_parley_v1_models: GenFile = /*@__PURE__*/
-  fileDesc("ChZwYXJsZXkvdjEvbW9kZWxzLnByb3RvEglwYXJsZXkudjEiVQoKQXR0YWNobWVudBILCgN1cmwYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEgwKBG5hbWUYAyABKAkSFgoKc2l6ZV9ieXRlcxgEIAEoBEICMAIiKwoIUmVhY3Rpb24SDQoFZW1vamkYASABKAkSEAoIdXNlcl9pZHMYAiADKAki+wIKB01lc3NhZ2USFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KA3NlcRgCIAEoBEICMAISEgoKbWVzc2FnZV9pZBgDIAEoCRIRCglzZW5kZXJfaWQYBCABKAkSFQoNY2xpZW50X21zZ19pZBgFIAEoCRIMCgR0ZXh0GAYgASgJEhgKDHJlcGx5X3RvX3NlcRgHIAEoBEICMAISKQoKYXR0YWNobWVudBgIIAEoCzIVLnBhcmxleS52MS5BdHRhY2htZW50Ei4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWVkaXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZGVsZXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoJcmVhY3Rpb25zGAwgAygLMhMucGFybGV5LnYxLlJlYWN0aW9uIp4BCgZNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIjCgRyb2xlGAIgASgOMhUucGFybGV5LnYxLk1lbWJlclJvbGUSGQoNZGVsaXZlcmVkX3NlcRgDIAEoBEICMAISFAoIcmVhZF9zZXEYBCABKARCAjACEi0KCWpvaW5lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi7AIKDENvbnZlcnNhdGlvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSKQoEa2luZBgCIAEoDjIbLnBhcmxleS52MS5Db252ZXJzYXRpb25LaW5kEg0KBXRpdGxlGAMgASgJEiIKB21lbWJlcnMYBCADKAsyES5wYXJsZXkudjEuTWVtYmVyEhQKCGxhc3Rfc2VxGAUgASgEQgIwAhIoCgxsYXN0X21lc3NhZ2UYBiABKAsyEi5wYXJsZXkudjEuTWVzc2FnZRIXCgtteV9yZWFkX3NlcRgHIAEoBEICMAISGAoMdW5yZWFkX2NvdW50GAggASgEQgIwAhIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAsgASgJKnAKEENvbnZlcnNhdGlvbktpbmQSIQodQ09OVkVSU0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIcChhDT05WRVJTQVRJT05fS0lORF9ESVJFQ1QQARIbChdDT05WRVJTQVRJT05fS0lORF9HUk9VUBACKm8KCk1lbWJlclJvbGUSGwoXTUVNQkVSX1JPTEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfUk9MRV9NRU1CRVIQARIVChFNRU1CRVJfUk9MRV9BRE1JThACEhUKEU1FTUJFUl9ST0xFX09XTkVSEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZwYXJsZXkvdjEvbW9kZWxzLnByb3RvEglwYXJsZXkudjEiUQoKQXR0YWNobWVudBILCgN1cmwYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKc2l6ZV9ieXRlcxgEIAEoBCIrCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRIQCgh1c2VyX2lkcxgCIAMoCSLzAgoHTWVzc2FnZRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgNEhIKCm1lc3NhZ2VfaWQYAyABKAkSEQoJc2VuZGVyX2lkGAQgASgJEhUKDWNsaWVudF9tc2dfaWQYBSABKAkSDAoEdGV4dBgGIAEoCRIUCgxyZXBseV90b19zZXEYByABKA0SKQoKYXR0YWNobWVudBgIIAEoCzIVLnBhcmxleS52MS5BdHRhY2htZW50Ei4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWVkaXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZGVsZXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoJcmVhY3Rpb25zGAwgAygLMhMucGFybGV5LnYxLlJlYWN0aW9uIpYBCgZNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIjCgRyb2xlGAIgASgOMhUucGFybGV5LnYxLk1lbWJlclJvbGUSFQoNZGVsaXZlcmVkX3NlcRgDIAEoDRIQCghyZWFkX3NlcRgEIAEoDRItCglqb2luZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuACCgxDb252ZXJzYXRpb24SFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEikKBGtpbmQYAiABKA4yGy5wYXJsZXkudjEuQ29udmVyc2F0aW9uS2luZBINCgV0aXRsZRgDIAEoCRIiCgdtZW1iZXJzGAQgAygLMhEucGFybGV5LnYxLk1lbWJlchIQCghsYXN0X3NlcRgFIAEoDRIoCgxsYXN0X21lc3NhZ2UYBiABKAsyEi5wYXJsZXkudjEuTWVzc2FnZRITCgtteV9yZWFkX3NlcRgHIAEoDRIUCgx1bnJlYWRfY291bnQYCCABKA0SLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgLIAEoCSpwChBDb252ZXJzYXRpb25LaW5kEiEKHUNPTlZFUlNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYQ09OVkVSU0FUSU9OX0tJTkRfRElSRUNUEAESGwoXQ09OVkVSU0FUSU9OX0tJTkRfR1JPVVAQAipvCgpNZW1iZXJSb2xlEhsKF01FTUJFUl9ST0xFX1VOU1BFQ0lGSUVEEAASFgoSTUVNQkVSX1JPTEVfTUVNQkVSEAESFQoRTUVNQkVSX1JPTEVfQURNSU4QAhIVChFNRU1CRVJfUk9MRV9PV05FUhADYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * A reference to an attachment stored elsewhere (Parley does not store files).
@@ -40,7 +40,7 @@ export type Attachment = Message$1<"parley.v1.Attachment"> & {
   name: string;
 
   /**
-   * @generated from field: uint64 size_bytes = 4 [jstype = JS_NUMBER];
+   * @generated from field: uint64 size_bytes = 4;
    */
   sizeBytes: bigint;
 };
@@ -88,11 +88,12 @@ export type Message = Message$1<"parley.v1.Message"> & {
   conversationId: string;
 
   /**
-   * Position in the conversation: starts at 1, contiguous, the same for everyone.
+   * Position in the conversation: starts at 1, contiguous, the same for everyone
+   * (at most 4,294,967,295 messages per conversation).
    *
-   * @generated from field: uint64 seq = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint32 seq = 2;
    */
-  seq: bigint;
+  seq: number;
 
   /**
    * Server-assigned unique id.
@@ -121,9 +122,9 @@ export type Message = Message$1<"parley.v1.Message"> & {
   /**
    * The seq of the message this one replies to, or 0.
    *
-   * @generated from field: uint64 reply_to_seq = 7 [jstype = JS_NUMBER];
+   * @generated from field: uint32 reply_to_seq = 7;
    */
-  replyToSeq: bigint;
+  replyToSeq: number;
 
   /**
    * @generated from field: parley.v1.Attachment attachment = 8;
@@ -181,16 +182,16 @@ export type Member = Message$1<"parley.v1.Member"> & {
   /**
    * Highest seq delivered to any of the member's devices.
    *
-   * @generated from field: uint64 delivered_seq = 3 [jstype = JS_NUMBER];
+   * @generated from field: uint32 delivered_seq = 3;
    */
-  deliveredSeq: bigint;
+  deliveredSeq: number;
 
   /**
    * Highest seq the member has read; never above delivered_seq.
    *
-   * @generated from field: uint64 read_seq = 4 [jstype = JS_NUMBER];
+   * @generated from field: uint32 read_seq = 4;
    */
-  readSeq: bigint;
+  readSeq: number;
 
   /**
    * @generated from field: google.protobuf.Timestamp joined_at = 5;
@@ -236,9 +237,9 @@ export type Conversation = Message$1<"parley.v1.Conversation"> & {
   /**
    * Seq of the newest message, 0 when there is none.
    *
-   * @generated from field: uint64 last_seq = 5 [jstype = JS_NUMBER];
+   * @generated from field: uint32 last_seq = 5;
    */
-  lastSeq: bigint;
+  lastSeq: number;
 
   /**
    * The newest message, when there is one.
@@ -250,16 +251,16 @@ export type Conversation = Message$1<"parley.v1.Conversation"> & {
   /**
    * The caller's read watermark.
    *
-   * @generated from field: uint64 my_read_seq = 7 [jstype = JS_NUMBER];
+   * @generated from field: uint32 my_read_seq = 7;
    */
-  myReadSeq: bigint;
+  myReadSeq: number;
 
   /**
    * last_seq - my_read_seq.
    *
-   * @generated from field: uint64 unread_count = 8 [jstype = JS_NUMBER];
+   * @generated from field: uint32 unread_count = 8;
    */
-  unreadCount: bigint;
+  unreadCount: number;
 
   /**
    * @generated from field: google.protobuf.Timestamp created_at = 9;
