@@ -5,3 +5,4 @@
  * @packageDocumentation
  */
 export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
+export { describeHistoryStore, type HistoryStoreUnderTest } from "./history-store.js";
