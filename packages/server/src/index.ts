@@ -1,0 +1,20 @@
+/**
+ * `@parley/server`: Parley's Connect service handlers, composed from the router,
+ * history and presence ports, with JWT authentication.
+ *
+ * @packageDocumentation
+ */
+export {
+  type AuthUser,
+  authUserKey,
+  bearerToken,
+  createTokenVerifier,
+  type MintTokenOptions,
+  mintToken,
+  type TokenKeyOptions,
+  type TokenVerifier,
+  type TokenVerifierOptions,
+} from "./auth.js";
+export type { DevLoginOptions, ParleyDeps } from "./deps.js";
+export { authInterceptor, createParleyRoutes, errorInterceptor, parleyInterceptors } from "./routes.js";
+export { directConversationId, groupConversationId } from "./services/conversation-service.js";
