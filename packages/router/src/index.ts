@@ -5,6 +5,17 @@
  *
  * @packageDocumentation
  */
+export { partitionForKey } from "./log/partitioner.js";
+export type {
+  AppendResult,
+  ConsumeOptions,
+  Consumer,
+  EventLog,
+  LogRecord,
+  NewRecord,
+  RecordHandler,
+} from "./log/port.js";
+export { createSqliteEventLog, type SqliteEventLogOptions } from "./log/sqlite.js";
 export { type LogFields, type Logger, silentLogger } from "./logger.js";
 export { type Applied, type ApplyContext, applyCommand, CommandRejected } from "./pipeline/apply.js";
 export { type CommandBus, type CommandBusOptions, type CommandInit, createCommandBus } from "./pipeline/command-bus.js";

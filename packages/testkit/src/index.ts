@@ -4,5 +4,6 @@
  *
  * @packageDocumentation
  */
+export { describeEventLog, type EventLogUnderTest } from "./event-log.js";
 export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
 export { describeHistoryStore, type HistoryStoreUnderTest } from "./history-store.js";
