@@ -12,7 +12,9 @@ export interface Config {
   dataDir: string;
   /** URL clients are told to use (discovery); empty means "the server you asked". */
   publicUrl: string;
-  jwt: { secret: string; issuer: string; audience: string } | { jwksUrl: string; issuer: string; audience: string };
+  jwt:
+    | { secret: string; issuer: string; audience: string }
+    | { jwksUrl: string; issuer: string; audience: string };
   /** DEV ONLY token issuing; on by default in embedded mode. */
   devLogin: boolean;
   /** Events kept per user stream before older cursors must resync. */
@@ -57,7 +59,9 @@ export const DEV_JWT_SECRET = "parley-dev-secret-change-me";
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const role = (env.PARLEY_ROLE ?? "embedded") as Role;
   if (role !== "embedded") {
-    throw new ConfigError(`PARLEY_ROLE must be "embedded" (gateway and worker roles are not available yet), got "${role}"`);
+    throw new ConfigError(
+      `PARLEY_ROLE must be "embedded" (gateway and worker roles are not available yet), got "${role}"`,
+    );
   }
   const issuer = env.PARLEY_JWT_ISSUER || "parley";
   const audience = env.PARLEY_JWT_AUDIENCE || "parley";
@@ -65,7 +69,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const secret = env.PARLEY_JWT_SECRET ?? "";
   if (jwksUrl && secret) throw new ConfigError("set PARLEY_JWT_SECRET or PARLEY_JWT_JWKS_URL, not both");
   const devLogin = bool(env, "PARLEY_DEV_LOGIN", true);
-  if (devLogin && jwksUrl) throw new ConfigError("PARLEY_DEV_LOGIN needs PARLEY_JWT_SECRET (it signs dev tokens)");
+  if (devLogin && jwksUrl)
+    throw new ConfigError("PARLEY_DEV_LOGIN needs PARLEY_JWT_SECRET (it signs dev tokens)");
   return {
     role,
     host: env.PARLEY_HOST || "0.0.0.0",

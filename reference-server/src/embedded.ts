@@ -27,7 +27,11 @@ export interface EmbeddedParley {
  * presence store, and the same pipeline cluster mode runs (command bus → worker
  * → inbox consumer → hub), all in this process.
  */
-export async function composeEmbedded(config: Config, logger: Logger, shutdownSignal: AbortSignal): Promise<EmbeddedParley> {
+export async function composeEmbedded(
+  config: Config,
+  logger: Logger,
+  shutdownSignal: AbortSignal,
+): Promise<EmbeddedParley> {
   mkdirSync(config.dataDir, { recursive: true });
   const log = createSqliteEventLog({ path: join(config.dataDir, "log.db") });
   const history = createSqliteHistoryStore({
@@ -39,8 +43,20 @@ export async function composeEmbedded(config: Config, logger: Logger, shutdownSi
   const hub = createHub();
   const topics = DEFAULT_TOPICS;
   const processId = "embedded";
-  const worker = await createWorker({ log, history, replies, topics, logger: logger.withContext({ part: "worker" }) });
-  const inbox = await createInboxConsumer({ log, history, hub, topics, logger: logger.withContext({ part: "inbox" }) });
+  const worker = await createWorker({
+    log,
+    history,
+    replies,
+    topics,
+    logger: logger.withContext({ part: "worker" }),
+  });
+  const inbox = await createInboxConsumer({
+    log,
+    history,
+    hub,
+    topics,
+    logger: logger.withContext({ part: "inbox" }),
+  });
   const commands = createCommandBus({ log, replies, topics, processId });
   const deps: ParleyDeps = {
     history,

@@ -46,7 +46,9 @@ async function main(): Promise<void> {
     devLogin: config.devLogin,
   });
   if ("secret" in config.jwt && config.jwt.secret === DEV_JWT_SECRET) {
-    logger.warn("using the built-in development JWT secret; set PARLEY_JWT_SECRET for anything but local use");
+    logger.warn(
+      "using the built-in development JWT secret; set PARLEY_JWT_SECRET for anything but local use",
+    );
   }
 
   let stopping = false;
@@ -76,6 +78,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`parley: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `parley: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

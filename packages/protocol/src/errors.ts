@@ -1,5 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorReason, type ParleyErrorDetail, ParleyErrorDetailSchema } from "./gen/parley/v1/errors_pb.js";
 
 /** How each reason travels on the wire and whether a client should retry it. */
@@ -53,7 +53,11 @@ export interface ParleyErrorOptions {
  * A ConnectError carrying a {@link ParleyErrorDetail}, with the Connect code the
  * reason maps to. `message` should read "unable to <operation>; <reason>".
  */
-export function parleyError(reason: ErrorReason, message: string, options: ParleyErrorOptions = {}): ConnectError {
+export function parleyError(
+  reason: ErrorReason,
+  message: string,
+  options: ParleyErrorOptions = {},
+): ConnectError {
   const detail = create(ParleyErrorDetailSchema, {
     reason,
     field: options.field ?? "",

@@ -4,14 +4,7 @@
  *
  * @packageDocumentation
  */
-export * from "./gen/parley/v1/auth_pb.js";
-export * from "./gen/parley/v1/conversation_pb.js";
-export * from "./gen/parley/v1/discovery_pb.js";
-export * from "./gen/parley/v1/errors_pb.js";
-export * from "./gen/parley/v1/message_pb.js";
-export * from "./gen/parley/v1/models_pb.js";
-export * from "./gen/parley/v1/presence_pb.js";
-export * from "./gen/parley/v1/sync_pb.js";
+
 export { decodeCursor, encodeCursor, InvalidCursorError } from "./cursor.js";
 export {
   type ParleyErrorOptions,
@@ -22,5 +15,13 @@ export {
   reasonName,
   reasonOf,
 } from "./errors.js";
+export * from "./gen/parley/v1/auth_pb.js";
+export * from "./gen/parley/v1/conversation_pb.js";
+export * from "./gen/parley/v1/discovery_pb.js";
+export * from "./gen/parley/v1/errors_pb.js";
+export * from "./gen/parley/v1/message_pb.js";
+export * from "./gen/parley/v1/models_pb.js";
+export * from "./gen/parley/v1/presence_pb.js";
+export * from "./gen/parley/v1/sync_pb.js";
 export { isValidClientId, isValidUserId, LIMITS, textLength } from "./limits.js";
 export { ulid } from "./ulid.js";

@@ -18,7 +18,12 @@ export type {
 export { createSqliteEventLog, type SqliteEventLogOptions } from "./log/sqlite.js";
 export { type LogFields, type Logger, silentLogger } from "./logger.js";
 export { type Applied, type ApplyContext, applyCommand, CommandRejected } from "./pipeline/apply.js";
-export { type CommandBus, type CommandBusOptions, type CommandInit, createCommandBus } from "./pipeline/command-bus.js";
+export {
+  type CommandBus,
+  type CommandBusOptions,
+  type CommandInit,
+  createCommandBus,
+} from "./pipeline/command-bus.js";
 export { createHub, type Hub, type HubListener } from "./pipeline/hub.js";
 export { createInboxConsumer, type InboxConsumerOptions } from "./pipeline/inbox.js";
 export { createLocalReplyChannel, type ReplyChannel } from "./pipeline/replies.js";

@@ -1,6 +1,6 @@
 import { createContextKey } from "@connectrpc/connect";
 import { ErrorReason, isValidUserId, parleyError } from "@parley/protocol";
-import { createRemoteJWKSet, errors as joseErrors, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 
 /** The authenticated caller of a request, from its verified token. */
 export interface AuthUser {
@@ -27,7 +27,9 @@ export type TokenVerifierOptions = TokenKeyOptions & {
 export type TokenVerifier = (token: string) => Promise<AuthUser>;
 
 /** Where the handlers find the caller, set by the auth interceptor. */
-export const authUserKey = createContextKey<AuthUser | undefined>(undefined, { description: "parley auth user" });
+export const authUserKey = createContextKey<AuthUser | undefined>(undefined, {
+  description: "parley auth user",
+});
 
 /** A verifier for JWTs: HS256 with a secret, or any JWKS key. The user id is `sub`; the display name is `name`. */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
@@ -38,7 +40,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     "secret" in options
       ? (() => {
           const key = new TextEncoder().encode(options.secret);
-          return (token: string) => jwtVerify(token, key, { issuer, audience, clockTolerance, algorithms: ["HS256"] });
+          return (token: string) =>
+            jwtVerify(token, key, { issuer, audience, clockTolerance, algorithms: ["HS256"] });
         })()
       : (() => {
           const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
@@ -50,13 +53,20 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       ({ payload } = await verify(token));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) {
-        throw parleyError(ErrorReason.TOKEN_EXPIRED, "unable to authenticate; the token has expired", { cause: err });
+        throw parleyError(ErrorReason.TOKEN_EXPIRED, "unable to authenticate; the token has expired", {
+          cause: err,
+        });
       }
-      throw parleyError(ErrorReason.TOKEN_INVALID, "unable to authenticate; the token is not valid", { cause: err });
+      throw parleyError(ErrorReason.TOKEN_INVALID, "unable to authenticate; the token is not valid", {
+        cause: err,
+      });
     }
     const sub = payload.sub ?? "";
     if (!isValidUserId(sub)) {
-      throw parleyError(ErrorReason.TOKEN_INVALID, "unable to authenticate; the token's subject is not a valid user id");
+      throw parleyError(
+        ErrorReason.TOKEN_INVALID,
+        "unable to authenticate; the token's subject is not a valid user id",
+      );
     }
     return {
       userId: sub,

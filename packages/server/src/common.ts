@@ -9,7 +9,8 @@ import type { ParleyDeps } from "./deps.js";
 /** The caller, as set by the auth interceptor. */
 export function caller(ctx: HandlerContext): AuthUser {
   const user = ctx.values.get(authUserKey);
-  if (!user) throw parleyError(ErrorReason.TOKEN_MISSING, "unable to authenticate; no verified user on this request");
+  if (!user)
+    throw parleyError(ErrorReason.TOKEN_MISSING, "unable to authenticate; no verified user on this request");
   return user;
 }
 
@@ -22,14 +23,22 @@ export async function memberConversation(
 ): Promise<ConversationState> {
   const state = await deps.history.getConversation(conversationId);
   if (!state) {
-    throw parleyError(ErrorReason.CONVERSATION_NOT_FOUND, `unable to ${op}; conversation ${conversationId} does not exist`, {
-      field: "conversation_id",
-    });
+    throw parleyError(
+      ErrorReason.CONVERSATION_NOT_FOUND,
+      `unable to ${op}; conversation ${conversationId} does not exist`,
+      {
+        field: "conversation_id",
+      },
+    );
   }
   if (!findMember(state, userId)) {
-    throw parleyError(ErrorReason.NOT_A_MEMBER, `unable to ${op}; you are not a member of ${conversationId}`, {
-      field: "conversation_id",
-    });
+    throw parleyError(
+      ErrorReason.NOT_A_MEMBER,
+      `unable to ${op}; you are not a member of ${conversationId}`,
+      {
+        field: "conversation_id",
+      },
+    );
   }
   return state;
 }
@@ -51,9 +60,15 @@ type Outcome = CommandResult["outcome"];
 type OutcomeValue<C> = Extract<Outcome, { case: C }> extends { value: infer V } ? V : never;
 
 /** The value of an outcome of the expected case, or an internal error. */
-export function expectOutcome<C extends NonNullable<Outcome["case"]>>(outcome: Outcome, kind: C): OutcomeValue<C> {
+export function expectOutcome<C extends NonNullable<Outcome["case"]>>(
+  outcome: Outcome,
+  kind: C,
+): OutcomeValue<C> {
   if (outcome.case !== kind) {
-    throw parleyError(ErrorReason.INTERNAL, `unable to complete request; expected a ${kind} result, got ${outcome.case}`);
+    throw parleyError(
+      ErrorReason.INTERNAL,
+      `unable to complete request; expected a ${kind} result, got ${outcome.case}`,
+    );
   }
   return outcome.value as OutcomeValue<C>;
 }

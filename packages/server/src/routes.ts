@@ -5,9 +5,9 @@ import {
   DiscoveryService,
   ErrorReason,
   MessageService,
+  PresenceService,
   parleyDetail,
   parleyError,
-  PresenceService,
   SyncService,
 } from "@parley/protocol";
 import { authUserKey, bearerToken } from "./auth.js";
@@ -42,9 +42,13 @@ function normalizeError(deps: Pick<ParleyDeps, "logger">, method: string, err: u
     return parleyError(ErrorReason.INTERNAL, err.rawMessage, { cause: err });
   }
   deps.logger.error("request failed", { method, err });
-  return parleyError(ErrorReason.DEPENDENCY_UNAVAILABLE, "unable to complete request; a backing service failed, retry", {
-    cause: err,
-  });
+  return parleyError(
+    ErrorReason.DEPENDENCY_UNAVAILABLE,
+    "unable to complete request; a backing service failed, retry",
+    {
+      cause: err,
+    },
+  );
 }
 
 /** Logs each call and turns unexpected failures into Parley errors. */

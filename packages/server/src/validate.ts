@@ -1,4 +1,11 @@
-import { ErrorReason, isValidClientId, isValidUserId, LIMITS, parleyError, textLength } from "@parley/protocol";
+import {
+  ErrorReason,
+  isValidClientId,
+  isValidUserId,
+  LIMITS,
+  parleyError,
+  textLength,
+} from "@parley/protocol";
 
 const CONVERSATION_ID = /^[A-Za-z0-9_.@:-]{1,160}$/;
 
@@ -15,7 +22,9 @@ export const check = {
   conversationId(op: string, value: string, field = "conversation_id"): void {
     check.required(op, field, value);
     if (!CONVERSATION_ID.test(value)) {
-      throw parleyError(ErrorReason.FIELD_INVALID, `unable to ${op}; ${field} is not a conversation id`, { field });
+      throw parleyError(ErrorReason.FIELD_INVALID, `unable to ${op}; ${field} is not a conversation id`, {
+        field,
+      });
     }
   },
   userId(op: string, value: string, field: string): void {

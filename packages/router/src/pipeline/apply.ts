@@ -3,22 +3,22 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConversationState, ConversationWrite, MemberState } from "@parley/history";
 import {
   ConversationKind,
-  ConversationUpdateKind,
   ConversationUpdatedSchema,
+  ConversationUpdateKind,
   ErrorReason,
   type Event,
   EventSchema,
   LIMITS,
   MemberRole,
-  MembershipChangeKind,
   MembershipChangedSchema,
+  MembershipChangeKind,
   type Message,
   MessageCreatedSchema,
   MessageSchema,
-  MessageUpdateKind,
   MessageUpdatedSchema,
-  ReceiptUpdatedSchema,
+  MessageUpdateKind,
   ReactionSchema,
+  ReceiptUpdatedSchema,
   ulid,
 } from "@parley/protocol";
 import {
@@ -204,9 +204,16 @@ function createDirect(
 ): Applied {
   if (state) {
     if (!findMember(state, command.actorId)) {
-      reject(ErrorReason.NOT_A_MEMBER, "unable to create direct conversation; not a member", "conversation_id");
+      reject(
+        ErrorReason.NOT_A_MEMBER,
+        "unable to create direct conversation; not a member",
+        "conversation_id",
+      );
     }
-    return { result: result(command, { case: "conversation", value: conversationView(state, command.actorId) }), fanout: [] };
+    return {
+      result: result(command, { case: "conversation", value: conversationView(state, command.actorId) }),
+      fanout: [],
+    };
   }
   const now = ctx.now;
   const created: ConversationState = {
@@ -231,12 +238,19 @@ function createGroup(
 ): Applied {
   if (state) {
     // Same client id, same derived conversation id: the group already exists.
-    return { result: result(command, { case: "conversation", value: conversationView(state, command.actorId) }), fanout: [] };
+    return {
+      result: result(command, { case: "conversation", value: conversationView(state, command.actorId) }),
+      fanout: [],
+    };
   }
   const now = ctx.now;
   const others = [...new Set(memberIds)].filter((id) => id !== command.actorId);
   if (others.length + 1 > LIMITS.maxGroupMembers) {
-    reject(ErrorReason.GROUP_FULL, `unable to create group; at most ${LIMITS.maxGroupMembers} members`, "member_ids");
+    reject(
+      ErrorReason.GROUP_FULL,
+      `unable to create group; at most ${LIMITS.maxGroupMembers} members`,
+      "member_ids",
+    );
   }
   const created: ConversationState = {
     conversationId: command.conversationId,
@@ -274,7 +288,10 @@ class Op {
 
   private requireGroupAdmin(): void {
     if (this.state.kind === ConversationKind.DIRECT) {
-      reject(ErrorReason.DIRECT_CONVERSATION, `unable to ${this.what}; ${this.state.conversationId} is a direct conversation`);
+      reject(
+        ErrorReason.DIRECT_CONVERSATION,
+        `unable to ${this.what}; ${this.state.conversationId} is a direct conversation`,
+      );
     }
     const me = findMember(this.state, this.actorId);
     if (!me || !ADMIN_ROLES.has(me.role)) {
@@ -330,7 +347,11 @@ class Op {
     const fresh = [...new Set(userIds)].filter((id) => !findMember(this.state, id));
     if (fresh.length === 0) return this.unchanged();
     if (this.state.members.length + fresh.length > LIMITS.maxGroupMembers) {
-      reject(ErrorReason.GROUP_FULL, `unable to add members; at most ${LIMITS.maxGroupMembers} members`, "user_ids");
+      reject(
+        ErrorReason.GROUP_FULL,
+        `unable to add members; at most ${LIMITS.maxGroupMembers} members`,
+        "user_ids",
+      );
     }
     const next: ConversationState = {
       ...this.state,
@@ -357,7 +378,10 @@ class Op {
 
   leave(): Applied {
     if (this.state.kind === ConversationKind.DIRECT) {
-      reject(ErrorReason.DIRECT_CONVERSATION, "unable to leave conversation; direct conversations cannot be left");
+      reject(
+        ErrorReason.DIRECT_CONVERSATION,
+        "unable to leave conversation; direct conversations cannot be left",
+      );
     }
     const me = findMember(this.state, this.actorId);
     let members = this.state.members.filter((m) => m.userId !== this.actorId);
@@ -391,7 +415,12 @@ class Op {
     };
   }
 
-  send(req: { clientMsgId: string; text: string; replyToSeq: number; attachment?: Message["attachment"] }): Applied {
+  send(req: {
+    clientMsgId: string;
+    text: string;
+    replyToSeq: number;
+    attachment?: Message["attachment"];
+  }): Applied {
     if (req.replyToSeq > this.state.lastSeq) {
       reject(
         ErrorReason.SEQ_OUT_OF_RANGE,
@@ -432,7 +461,9 @@ class Op {
 
   private async loadMessage(seq: number): Promise<Message> {
     const message =
-      seq >= 1 && seq <= this.state.lastSeq ? await this.ctx.getMessage(this.state.conversationId, seq) : undefined;
+      seq >= 1 && seq <= this.state.lastSeq
+        ? await this.ctx.getMessage(this.state.conversationId, seq)
+        : undefined;
     if (!message) {
       reject(
         ErrorReason.MESSAGE_NOT_FOUND,
@@ -465,14 +496,16 @@ class Op {
 
   async edit(seq: number, text: string): Promise<Applied> {
     const message = await this.ownMessage(seq);
-    if (message.deletedAt) reject(ErrorReason.MESSAGE_DELETED, `unable to edit message; message ${seq} was deleted`, "seq");
+    if (message.deletedAt)
+      reject(ErrorReason.MESSAGE_DELETED, `unable to edit message; message ${seq} was deleted`, "seq");
     const next = create(MessageSchema, { ...message, text, editedAt: timestampFromMs(this.now) });
     return this.messageUpdated(next, MessageUpdateKind.EDITED);
   }
 
   async remove(seq: number): Promise<Applied> {
     const message = await this.ownMessage(seq);
-    if (message.deletedAt) return { result: result(this.command, { case: "message", value: message }), fanout: [] };
+    if (message.deletedAt)
+      return { result: result(this.command, { case: "message", value: message }), fanout: [] };
     const next = create(MessageSchema, {
       ...message,
       text: "",
@@ -485,7 +518,8 @@ class Op {
 
   async react(seq: number, emoji: string, add: boolean): Promise<Applied> {
     const message = await this.loadMessage(seq);
-    if (message.deletedAt) reject(ErrorReason.MESSAGE_DELETED, `unable to ${this.what}; message ${seq} was deleted`, "seq");
+    if (message.deletedAt)
+      reject(ErrorReason.MESSAGE_DELETED, `unable to ${this.what}; message ${seq} was deleted`, "seq");
     const entry = message.reactions.find((r) => r.emoji === emoji);
     const has = entry?.userIds.includes(this.actorId) ?? false;
     if (has === add) return { result: result(this.command, { case: "message", value: message }), fanout: [] };
@@ -496,7 +530,11 @@ class Op {
           )
         : [...message.reactions, create(ReactionSchema, { emoji, userIds: [this.actorId] })]
       : message.reactions
-          .map((r) => (r === entry ? create(ReactionSchema, { emoji, userIds: r.userIds.filter((u) => u !== this.actorId) }) : r))
+          .map((r) =>
+            r === entry
+              ? create(ReactionSchema, { emoji, userIds: r.userIds.filter((u) => u !== this.actorId) })
+              : r,
+          )
           .filter((r) => r.userIds.length > 0);
     const next = create(MessageSchema, { ...message, reactions });
     return this.messageUpdated(

@@ -71,15 +71,21 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
         pending.set(command.commandId, { resolve, reject, timer });
       });
       try {
-        await log.append(topics.commands, [{ key: command.conversationId, value: toBinary(CommandSchema, command) }]);
+        await log.append(topics.commands, [
+          { key: command.conversationId, value: toBinary(CommandSchema, command) },
+        ]);
       } catch (err) {
         const p = pending.get(command.commandId);
         if (p) clearTimeout(p.timer);
         pending.delete(command.commandId);
         reply.catch(() => {});
-        throw parleyError(ErrorReason.DEPENDENCY_UNAVAILABLE, "unable to complete request; the event log is unavailable", {
-          cause: err,
-        });
+        throw parleyError(
+          ErrorReason.DEPENDENCY_UNAVAILABLE,
+          "unable to complete request; the event log is unavailable",
+          {
+            cause: err,
+          },
+        );
       }
       return reply;
     },
@@ -87,7 +93,9 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
       unlisten();
       for (const [id, p] of pending) {
         clearTimeout(p.timer);
-        p.reject(parleyError(ErrorReason.SHUTTING_DOWN, "unable to complete request; the server is shutting down"));
+        p.reject(
+          parleyError(ErrorReason.SHUTTING_DOWN, "unable to complete request; the server is shutting down"),
+        );
         pending.delete(id);
       }
     },

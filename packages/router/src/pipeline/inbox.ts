@@ -41,7 +41,11 @@ export async function createInboxConsumer(options: InboxConsumerOptions): Promis
           timeMs: inbox.event.time ? timestampMs(inbox.event.time) : record.timestampMs,
         };
       } catch (err) {
-        logger.error("skipping undecodable inbox record", { partition: record.partition, offset: record.offset, err });
+        logger.error("skipping undecodable inbox record", {
+          partition: record.partition,
+          offset: record.offset,
+          err,
+        });
         continue;
       }
       let list = byUser.get(userId);
@@ -62,6 +66,10 @@ export async function createInboxConsumer(options: InboxConsumerOptions): Promis
     group: options.group ?? "parley.gateways",
     handler,
     onError: (err, records) =>
-      logger.warn("inbox batch failed; will retry", { err, partition: records[0]?.partition, count: records.length }),
+      logger.warn("inbox batch failed; will retry", {
+        err,
+        partition: records[0]?.partition,
+        count: records.length,
+      }),
   });
 }

@@ -1,7 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConversationState, MemberState } from "@parley/history";
-import { type Conversation, ConversationSchema, type Member, MemberSchema, type Message } from "@parley/protocol";
+import {
+  type Conversation,
+  ConversationSchema,
+  type Member,
+  MemberSchema,
+  type Message,
+} from "@parley/protocol";
 
 /** A stored member as the wire `Member`. */
 export function memberView(member: MemberState): Member {
@@ -23,7 +29,11 @@ export function findMember(state: ConversationState, userId: string): MemberStat
  * A conversation as `userId` sees it: their read watermark and unread count,
  * plus the newest message when the caller has it at hand.
  */
-export function conversationView(state: ConversationState, userId: string, lastMessage?: Message): Conversation {
+export function conversationView(
+  state: ConversationState,
+  userId: string,
+  lastMessage?: Message,
+): Conversation {
   const me = findMember(state, userId);
   const myReadSeq = me?.readSeq ?? 0;
   return create(ConversationSchema, {

@@ -144,7 +144,11 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
       try {
         command = fromBinary(CommandSchema, record.value);
       } catch (err) {
-        logger.error("skipping undecodable command", { offset: record.offset, partition: record.partition, err });
+        logger.error("skipping undecodable command", {
+          offset: record.offset,
+          partition: record.partition,
+          err,
+        });
         continue;
       }
       let outcome: CommandResult;
@@ -166,11 +170,14 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     group: options.group ?? "parley.workers",
     handler,
     onError: (err, records) =>
-      logger.warn("command batch failed; will retry", { err, partition: records[0]?.partition, count: records.length }),
+      logger.warn("command batch failed; will retry", {
+        err,
+        partition: records[0]?.partition,
+        count: records.length,
+      }),
   });
   logger.info("worker started", { topic: topics.commands });
   return {
     stop: () => consumer.stop(),
   };
 }
-

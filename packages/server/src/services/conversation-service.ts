@@ -72,10 +72,14 @@ export function conversationService(deps: ParleyDeps): ServiceImpl<typeof Conver
       });
       const distinct = new Set([user.userId, ...req.memberIds]);
       if (distinct.size > LIMITS.maxGroupMembers) {
-        throw parleyError(ErrorReason.GROUP_FULL, `unable to ${op}; at most ${LIMITS.maxGroupMembers} members`, {
-          field: "member_ids",
-          metadata: { limit: String(LIMITS.maxGroupMembers) },
-        });
+        throw parleyError(
+          ErrorReason.GROUP_FULL,
+          `unable to ${op}; at most ${LIMITS.maxGroupMembers} members`,
+          {
+            field: "member_ids",
+            metadata: { limit: String(LIMITS.maxGroupMembers) },
+          },
+        );
       }
       const outcome = await run(deps, {
         actorId: user.userId,
@@ -90,7 +94,9 @@ export function conversationService(deps: ParleyDeps): ServiceImpl<typeof Conver
       const user = caller(ctx);
       check.conversationId(op, req.conversationId);
       if (req.userIds.length === 0) {
-        throw parleyError(ErrorReason.FIELD_REQUIRED, `unable to ${op}; user_ids is required`, { field: "user_ids" });
+        throw parleyError(ErrorReason.FIELD_REQUIRED, `unable to ${op}; user_ids is required`, {
+          field: "user_ids",
+        });
       }
       req.userIds.forEach((id, i) => {
         check.userId(op, id, `user_ids[${i}]`);
@@ -119,7 +125,11 @@ export function conversationService(deps: ParleyDeps): ServiceImpl<typeof Conver
     async leave(req, ctx) {
       const user = caller(ctx);
       check.conversationId("leave conversation", req.conversationId);
-      await run(deps, { actorId: user.userId, conversationId: req.conversationId, kind: { case: "leave", value: req } });
+      await run(deps, {
+        actorId: user.userId,
+        conversationId: req.conversationId,
+        kind: { case: "leave", value: req },
+      });
       return {};
     },
 

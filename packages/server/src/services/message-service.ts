@@ -1,7 +1,13 @@
-import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { HistoryQuery } from "@parley/history";
-import { ErrorReason, type GetHistoryRequest, LIMITS, type MessageService, parleyError } from "@parley/protocol";
+import {
+  ErrorReason,
+  type GetHistoryRequest,
+  LIMITS,
+  type MessageService,
+  parleyError,
+} from "@parley/protocol";
 import { caller, expectOutcome, memberConversation, run } from "../common.js";
 import type { ParleyDeps } from "../deps.js";
 import { check } from "../validate.js";
@@ -29,7 +35,10 @@ export function messageService(deps: ParleyDeps): ServiceImpl<typeof MessageServ
     check.conversationId(op, req.conversationId);
     check.required(op, "seq", req.seq);
     check.clientId(op, req.clientId, "client_id", false);
-    return expectOutcome(await run(deps, { actorId: userId, conversationId: req.conversationId, kind }), "receipt");
+    return expectOutcome(
+      await run(deps, { actorId: userId, conversationId: req.conversationId, kind }),
+      "receipt",
+    );
   };
 
   return {
@@ -39,9 +48,13 @@ export function messageService(deps: ParleyDeps): ServiceImpl<typeof MessageServ
       check.conversationId(op, req.conversationId);
       check.clientId(op, req.clientMsgId, "client_msg_id");
       if (req.text === "" && !req.attachment) {
-        throw parleyError(ErrorReason.FIELD_REQUIRED, `unable to ${op}; text is required when there is no attachment`, {
-          field: "text",
-        });
+        throw parleyError(
+          ErrorReason.FIELD_REQUIRED,
+          `unable to ${op}; text is required when there is no attachment`,
+          {
+            field: "text",
+          },
+        );
       }
       check.text(op, req.text);
       if (req.attachment && req.attachment.url === "") {
@@ -101,7 +114,10 @@ export function messageService(deps: ParleyDeps): ServiceImpl<typeof MessageServ
 
     async markDelivered(req, ctx) {
       const user = caller(ctx);
-      const r = await receiptCommand("mark delivered", user.userId, req, { case: "markDelivered", value: req });
+      const r = await receiptCommand("mark delivered", user.userId, req, {
+        case: "markDelivered",
+        value: req,
+      });
       return { deliveredSeq: r.deliveredSeq, readSeq: r.readSeq };
     },
 
@@ -148,8 +164,15 @@ async function readHistory(deps: ParleyDeps, req: GetHistoryRequest, limit: numb
       break;
     case "aroundSeq": {
       const beforeCount = Math.floor((limit - 1) / 2);
-      const before = beforeCount > 0 ? await deps.history.getMessages(id, { kind: "before", seq: a.value, limit: beforeCount }) : [];
-      const rest = await deps.history.getMessages(id, { kind: "after", seq: a.value - 1, limit: limit - before.length });
+      const before =
+        beforeCount > 0
+          ? await deps.history.getMessages(id, { kind: "before", seq: a.value, limit: beforeCount })
+          : [];
+      const rest = await deps.history.getMessages(id, {
+        kind: "after",
+        seq: a.value - 1,
+        limit: limit - before.length,
+      });
       return [...before, ...rest];
     }
     default:

@@ -5,10 +5,10 @@ import type { PresenceRecord } from "@parley/presence";
 import {
   ErrorReason,
   LIMITS,
-  parleyError,
   type Presence,
   PresenceSchema,
   type PresenceService,
+  parleyError,
   SubscribeResponseSchema,
   TypingEventSchema,
 } from "@parley/protocol";
@@ -27,13 +27,19 @@ function toPresence(record: PresenceRecord): Presence {
 
 function checkUsers(op: string, userIds: string[]): void {
   if (userIds.length === 0) {
-    throw parleyError(ErrorReason.FIELD_REQUIRED, `unable to ${op}; user_ids is required`, { field: "user_ids" });
+    throw parleyError(ErrorReason.FIELD_REQUIRED, `unable to ${op}; user_ids is required`, {
+      field: "user_ids",
+    });
   }
   if (userIds.length > LIMITS.maxPresenceUsers) {
-    throw parleyError(ErrorReason.LIMIT_OUT_OF_RANGE, `unable to ${op}; at most ${LIMITS.maxPresenceUsers} user_ids`, {
-      field: "user_ids",
-      metadata: { limit: String(LIMITS.maxPresenceUsers) },
-    });
+    throw parleyError(
+      ErrorReason.LIMIT_OUT_OF_RANGE,
+      `unable to ${op}; at most ${LIMITS.maxPresenceUsers} user_ids`,
+      {
+        field: "user_ids",
+        metadata: { limit: String(LIMITS.maxPresenceUsers) },
+      },
+    );
   }
   userIds.forEach((id, i) => {
     check.userId(op, id, `user_ids[${i}]`);
@@ -89,7 +95,9 @@ export function presenceService(deps: ParleyDeps): ServiceImpl<typeof PresenceSe
         }),
       );
       await Promise.all(
-        state.members.filter((m) => m.userId !== user.userId).map((m) => deps.presence.publish(m.userId, payload)),
+        state.members
+          .filter((m) => m.userId !== user.userId)
+          .map((m) => deps.presence.publish(m.userId, payload)),
       );
       return {};
     },

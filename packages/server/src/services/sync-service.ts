@@ -4,9 +4,9 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { ConversationState, UserEvent } from "@parley/history";
 import {
   decodeCursor,
-  encodeCursor,
   ErrorReason,
   EventSchema,
+  encodeCursor,
   LIMITS,
   parleyError,
   type SubscribeResponse,
@@ -32,7 +32,10 @@ function toResponse(event: UserEvent): SubscribeResponse {
 }
 
 function resync(op: string, why: string): never {
-  throw parleyError(ErrorReason.RESYNC_REQUIRED, `unable to ${op}; ${why}: call GetSnapshot and subscribe with its cursor`);
+  throw parleyError(
+    ErrorReason.RESYNC_REQUIRED,
+    `unable to ${op}; ${why}: call GetSnapshot and subscribe with its cursor`,
+  );
 }
 
 /** SyncService: the device event stream and snapshots. */
@@ -47,7 +50,10 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
     for (;;) {
       const page = await deps.history.readUserEvents(userId, position, PAGE);
       if (first && (position < page.horizon || position > page.last)) {
-        resync("subscribe", position > page.last ? "the cursor is ahead of this server's events" : "the cursor is too old");
+        resync(
+          "subscribe",
+          position > page.last ? "the cursor is ahead of this server's events" : "the cursor is too old",
+        );
       }
       first = false;
       for (const event of page.events) {
@@ -68,26 +74,35 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
         try {
           position = decodeCursor(req.cursor);
         } catch {
-          throw parleyError(ErrorReason.CURSOR_INVALID, `unable to ${op}; cursor is not a Parley sync cursor`, {
-            field: "cursor",
-          });
+          throw parleyError(
+            ErrorReason.CURSOR_INVALID,
+            `unable to ${op}; cursor is not a Parley sync cursor`,
+            {
+              field: "cursor",
+            },
+          );
         }
       }
       const signal = deps.shutdownSignal ? AbortSignal.any([ctx.signal, deps.shutdownSignal]) : ctx.signal;
       const queue = new AsyncQueue<Item>(signal);
       // Register live delivery before reading stored events, so nothing falls between them.
       const unsubscribeHub = deps.hub.subscribe(user.userId, (events) => queue.push({ events }));
-      const unsubscribeEphemeral = deps.presence.subscribe(user.userId, (payload) => queue.push({ ephemeral: payload }));
+      const unsubscribeEphemeral = deps.presence.subscribe(user.userId, (payload) =>
+        queue.push({ ephemeral: payload }),
+      );
       const connectionId = ulid();
       const beat = () =>
         deps.presence.heartbeat(user.userId, connectionId, presenceTtlMs).catch((err) => {
           deps.logger.warn("presence heartbeat failed", { err, userId: user.userId });
         });
       await beat();
-      const timer = setInterval(() => {
-        void beat();
-        queue.push({ heartbeat: true });
-      }, Math.min(heartbeatMs, presenceTtlMs / 3));
+      const timer = setInterval(
+        () => {
+          void beat();
+          queue.push({ heartbeat: true });
+        },
+        Math.min(heartbeatMs, presenceTtlMs / 3),
+      );
       deps.logger.debug("stream opened", { userId: user.userId, deviceId: req.deviceId });
       try {
         if (position === undefined) {
@@ -98,7 +113,9 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
             yield toResponse(event);
           }
         }
-        yield create(SubscribeResponseSchema, { kind: { case: "caughtUp", value: { cursor: encodeCursor(position) } } });
+        yield create(SubscribeResponseSchema, {
+          kind: { case: "caughtUp", value: { cursor: encodeCursor(position) } },
+        });
         for await (const item of queue) {
           if ("events" in item) {
             for (const event of item.events) {
@@ -123,7 +140,10 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
           }
         }
         if (deps.shutdownSignal?.aborted && !ctx.signal.aborted) {
-          throw parleyError(ErrorReason.SHUTTING_DOWN, `unable to ${op}; the server is shutting down, reconnect`);
+          throw parleyError(
+            ErrorReason.SHUTTING_DOWN,
+            `unable to ${op}; the server is shutting down, reconnect`,
+          );
         }
       } finally {
         clearInterval(timer);
@@ -158,7 +178,10 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
         states.map(async (state) => {
           const messages =
             state.lastSeq > 0
-              ? await deps.history.getMessages(state.conversationId, { kind: "latest", limit: perConversation })
+              ? await deps.history.getMessages(state.conversationId, {
+                  kind: "latest",
+                  limit: perConversation,
+                })
               : [];
           return {
             conversation: conversationView(state, user.userId, messages[messages.length - 1]),
