@@ -7,3 +7,23 @@
 export { describeEventLog, type EventLogUnderTest } from "./event-log.js";
 export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
 export { describeHistoryStore, type HistoryStoreUnderTest } from "./history-store.js";
+export {
+  clientId,
+  createParleyClients,
+  describeParleyService,
+  EventCollector,
+  type EventCollectorOptions,
+  expectParleyError,
+  expectStreamError,
+  type MintTokenOptions,
+  mintServiceToken,
+  mintToken,
+  type ParleyClients,
+  type ServiceUnderTest,
+  StreamCollector,
+  SuiteContext,
+  sleep,
+  type TestUser,
+  uniqueUserId,
+  waitFor,
+} from "./service/index.js";
