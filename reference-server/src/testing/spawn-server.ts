@@ -61,7 +61,7 @@ function exited(child: ChildProcess): Promise<void> {
 export async function spawnReferenceServer(options: SpawnServerOptions = {}): Promise<SpawnedServer> {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "parley-service-"));
-  const maxEventsPerUser = options.maxEventsPerUser ?? 1500;
+  const maxEventsPerUser = Number(options.env?.PARLEY_USER_EVENTS_MAX ?? options.maxEventsPerUser ?? 1500);
   const jwt = { secret: randomBytes(32).toString("hex"), issuer: "parley", audience: "parley" };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -151,7 +151,7 @@ export async function spawnReferenceServer(options: SpawnServerOptions = {}): Pr
     baseUrl,
     jwt,
     maxEventsPerUser,
-    devLogin: true,
+    devLogin: /^(1|true|yes|on)$/i.test(env.PARLEY_DEV_LOGIN ?? ""),
     dataDir,
     output: () => output,
     restart: async ({ hard }) => {
