@@ -16,7 +16,11 @@ beforeEach(({ onTestFailed }) => {
   });
 });
 
-describeParleyService("embedded", async () => {
-  server = await spawnReferenceServer();
-  return server;
-});
+describeParleyService(
+  "embedded",
+  async () => {
+    server = await spawnReferenceServer();
+    return server;
+  },
+  { devLogin: true, restart: true },
+);

@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 export { describeEventLog, type EventLogUnderTest } from "./event-log.js";
-export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
 export { describeHistoryStore, type HistoryStoreUnderTest } from "./history-store.js";
+export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
 export {
   clientId,
   createParleyClients,
@@ -19,6 +19,7 @@ export {
   mintServiceToken,
   mintToken,
   type ParleyClients,
+  type ServiceFeatures,
   type ServiceUnderTest,
   StreamCollector,
   SuiteContext,

@@ -5,13 +5,14 @@ import { describe, expect, it } from "vitest";
 import { clientId, mintToken } from "./clients.js";
 import { createDirect, fullHistory, type SuiteContext } from "./context.js";
 import { errorShape, expectParleyError, expectStreamError } from "./helpers.js";
+import type { ServiceFeatures } from "./types.js";
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
 }
 
 /** Authentication: tokens on every RPC and stream, WhoAmI, DevLogin. */
-export function authTests(ctx: SuiteContext): void {
+export function authTests(ctx: SuiteContext, features: ServiceFeatures): void {
   describe("auth", () => {
     /** Tokens that must be rejected with TOKEN_INVALID, built for the current service. */
     async function invalidTokens(): Promise<Record<string, string>> {
@@ -150,48 +151,48 @@ export function authTests(ctx: SuiteContext): void {
       }
     });
 
-    it("DevLogin issues a working token when enabled", async ({ skip }) => {
-      skip(!ctx.service.devLogin, "DevLogin is disabled on this deployment");
-      const anon = ctx.rawClients(undefined);
-      const id = `dev.${clientId()
-        .slice(2, 14)
-        .replace(/[^A-Za-z0-9]/g, "x")}`;
-      const res = await anon.auth.devLogin({ userId: id, displayName: "Dev User" });
-      expect(res.userId).toBe(id);
-      expect(res.token).not.toBe("");
-      const who = await ctx.rawClients(`Bearer ${res.token}`).auth.whoAmI({});
-      expect(who.userId).toBe(id);
-    });
+    // Only the tests for the deployment's DevLogin setting are registered.
+    if (features.devLogin) {
+      it("DevLogin issues a working token when enabled", async () => {
+        const anon = ctx.rawClients(undefined);
+        const id = `dev.${clientId()
+          .slice(2, 14)
+          .replace(/[^A-Za-z0-9]/g, "x")}`;
+        const res = await anon.auth.devLogin({ userId: id, displayName: "Dev User" });
+        expect(res.userId).toBe(id);
+        expect(res.token).not.toBe("");
+        const who = await ctx.rawClients(`Bearer ${res.token}`).auth.whoAmI({});
+        expect(who.userId).toBe(id);
+      });
 
-    it("DevLogin rejects an invalid or empty user id", async ({ skip }) => {
-      skip(!ctx.service.devLogin, "DevLogin is disabled on this deployment");
-      const anon = ctx.rawClients(undefined);
-      await expectParleyError(
-        anon.auth.devLogin({ userId: "bad user!" }),
-        Code.InvalidArgument,
-        ErrorReason.FIELD_INVALID,
-        "user_id",
-      );
-      await expectParleyError(
-        anon.auth.devLogin({ userId: "x".repeat(LIMITS.maxUserIdLength + 1) }),
-        Code.InvalidArgument,
-        ErrorReason.FIELD_INVALID,
-        "user_id",
-      );
-      await expectParleyError(
-        anon.auth.devLogin({ userId: "" }),
-        Code.InvalidArgument,
-        ErrorReason.FIELD_REQUIRED,
-      );
-    });
-
-    it("DevLogin answers DEV_LOGIN_DISABLED when disabled", async ({ skip }) => {
-      skip(ctx.service.devLogin, "DevLogin is enabled on this deployment");
-      await expectParleyError(
-        ctx.rawClients(undefined).auth.devLogin({ userId: "someone" }),
-        Code.PermissionDenied,
-        ErrorReason.DEV_LOGIN_DISABLED,
-      );
-    });
+      it("DevLogin rejects an invalid or empty user id", async () => {
+        const anon = ctx.rawClients(undefined);
+        await expectParleyError(
+          anon.auth.devLogin({ userId: "bad user!" }),
+          Code.InvalidArgument,
+          ErrorReason.FIELD_INVALID,
+          "user_id",
+        );
+        await expectParleyError(
+          anon.auth.devLogin({ userId: "x".repeat(LIMITS.maxUserIdLength + 1) }),
+          Code.InvalidArgument,
+          ErrorReason.FIELD_INVALID,
+          "user_id",
+        );
+        await expectParleyError(
+          anon.auth.devLogin({ userId: "" }),
+          Code.InvalidArgument,
+          ErrorReason.FIELD_REQUIRED,
+        );
+      });
+    } else {
+      it("DevLogin answers DEV_LOGIN_DISABLED when disabled", async () => {
+        await expectParleyError(
+          ctx.rawClients(undefined).auth.devLogin({ userId: "someone" }),
+          Code.PermissionDenied,
+          ErrorReason.DEV_LOGIN_DISABLED,
+        );
+      });
+    }
   });
 }

@@ -24,4 +24,4 @@ export {
   waitFor,
 } from "./helpers.js";
 export { describeParleyService } from "./suite.js";
-export type { ServiceUnderTest } from "./types.js";
+export type { ServiceFeatures, ServiceUnderTest } from "./types.js";

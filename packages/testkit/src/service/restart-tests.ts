@@ -31,11 +31,15 @@ function createdClientIds(c: EventCollector): string[] {
 /** Durability across restarts (only for deployments that can restart). */
 export function restartTests(ctx: SuiteContext): void {
   describe("restart", () => {
+    const restartOf = (): ((options: { hard: boolean }) => Promise<void>) => {
+      const restart = ctx.service.restart;
+      if (!restart) throw new Error("the service declared the restart feature but has no restart()");
+      return restart;
+    };
     it("after a graceful restart all data is there and a device resumes with nothing lost or doubled", {
       timeout: SLOW,
-    }, async ({ skip }) => {
-      const restart = ctx.service.restart;
-      if (!restart) return skip("this deployment cannot restart");
+    }, async () => {
+      const restart = restartOf();
       let [a, b] = await ctx.users(2, "graceful");
       if (!a || !b) throw new Error("users");
       const dev = await ctx.connect(b, { deviceId: "b-phone" });
@@ -70,9 +74,8 @@ export function restartTests(ctx: SuiteContext): void {
 
     it("kill -9 right after the last ack loses no acked message and doubles nothing", {
       timeout: SLOW,
-    }, async ({ skip }) => {
-      const restart = ctx.service.restart;
-      if (!restart) return skip("this deployment cannot restart");
+    }, async () => {
+      const restart = restartOf();
       let senders = await ctx.users(4, "kill");
       let reader: TestUser = await ctx.user("killreader");
       const owner = senders[0];

@@ -23,3 +23,15 @@ export interface ServiceUnderTest {
   /** Stops the deployment and removes what it created. */
   cleanup: () => Promise<void>;
 }
+
+/**
+ * What a deployment offers, known when the suite is registered: tests for
+ * features it lacks are not registered at all (rather than skipped), and the
+ * suite checks the running service matches.
+ */
+export interface ServiceFeatures {
+  /** DevLogin is enabled (tests that it works) or disabled (tests DEV_LOGIN_DISABLED). */
+  devLogin: boolean;
+  /** The harness can restart the deployment (durability tests across kills). */
+  restart: boolean;
+}
