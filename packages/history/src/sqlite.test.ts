@@ -38,10 +38,14 @@ describeHistoryStore("sqlite (file)", async () => {
   };
 });
 
-describeHistoryStore("sqlite (:memory:)", async () => {
-  const store = createSqliteHistoryStore({ path: ":memory:" });
-  return { store, cleanup: () => store.close() };
-});
+describeHistoryStore(
+  "sqlite (:memory:)",
+  async () => {
+    const store = createSqliteHistoryStore({ path: ":memory:" });
+    return { store, cleanup: () => store.close() };
+  },
+  { durable: false },
+);
 
 function event(eventId: string, timeMs: number): NewUserEvent {
   return { eventId, payload: new Uint8Array([1, 2, 3]), timeMs };

@@ -119,7 +119,17 @@ function expectNoDuplicates(records: LogRecord[]): void {
  * @param name - the implementation's name, shown in the test report.
  * @param factory - makes a fresh log for each test.
  */
-export function describeEventLog(name: string, factory: () => Promise<EventLogUnderTest>): void {
+/** What the log under test can do, known when the suite is registered. */
+export interface EventLogFeatures {
+  /** The log keeps records and offsets across close and reopen (`reopen` is given); durability tests run only then. */
+  durable: boolean;
+}
+
+export function describeEventLog(
+  name: string,
+  factory: () => Promise<EventLogUnderTest>,
+  features: EventLogFeatures = { durable: true },
+): void {
   describe(`EventLog conformance: ${name}`, () => {
     let underTest: EventLogUnderTest;
     let log: EventLog;
@@ -417,53 +427,51 @@ export function describeEventLog(name: string, factory: () => Promise<EventLogUn
       TEST_TIMEOUT_MS,
     );
 
-    it(
-      "keeps records, offsets and committed group positions across a reopen",
-      async (context) => {
-        if (!underTest.reopen) {
-          context.skip();
-          return;
-        }
-        const topic = await topicWith(3);
-        const group = unique("group");
-        const keys = Array.from({ length: 10 }, (_, i) => `user-${i}`);
-        const partitionsBefore = keys.map((key) => log.partitionFor(topic, key));
-        const consumedBefore = await log.append(topic, numbered(keys, 3));
-        const first = collector();
-        const consumer = await consume({ topic, group, handler: first.handler });
-        await waitFor("30 records", () => first.records.length >= 30);
-        await consumer.stop();
-        const pending = await log.append(topic, numbered(keys, 1, 3));
-        const lastOffset = new Map<number, number>();
-        for (const result of [...consumedBefore, ...pending]) {
-          lastOffset.set(result.partition, Math.max(lastOffset.get(result.partition) ?? -1, result.offset));
-        }
+    if (features.durable)
+      it(
+        "keeps records, offsets and committed group positions across a reopen",
+        async () => {
+          if (!underTest.reopen) throw new Error(`${name} declared durable but its factory gave no reopen()`);
+          const topic = await topicWith(3);
+          const group = unique("group");
+          const keys = Array.from({ length: 10 }, (_, i) => `user-${i}`);
+          const partitionsBefore = keys.map((key) => log.partitionFor(topic, key));
+          const consumedBefore = await log.append(topic, numbered(keys, 3));
+          const first = collector();
+          const consumer = await consume({ topic, group, handler: first.handler });
+          await waitFor("30 records", () => first.records.length >= 30);
+          await consumer.stop();
+          const pending = await log.append(topic, numbered(keys, 1, 3));
+          const lastOffset = new Map<number, number>();
+          for (const result of [...consumedBefore, ...pending]) {
+            lastOffset.set(result.partition, Math.max(lastOffset.get(result.partition) ?? -1, result.offset));
+          }
 
-        log = await underTest.reopen();
-        expect(keys.map((key) => log.partitionFor(topic, key))).toEqual(partitionsBefore);
-        const appendedAfter = await log.append(topic, numbered(keys, 1, 4));
-        for (const result of appendedAfter) {
-          // Offsets continue where they were; nothing is overwritten.
-          expect(result.offset).toBeGreaterThan(lastOffset.get(result.partition) ?? -1);
-        }
+          log = await underTest.reopen();
+          expect(keys.map((key) => log.partitionFor(topic, key))).toEqual(partitionsBefore);
+          const appendedAfter = await log.append(topic, numbered(keys, 1, 4));
+          for (const result of appendedAfter) {
+            // Offsets continue where they were; nothing is overwritten.
+            expect(result.offset).toBeGreaterThan(lastOffset.get(result.partition) ?? -1);
+          }
 
-        const resumed = collector();
-        await consume({ topic, group, handler: resumed.handler }, log);
-        await waitFor("20 unconsumed records", () => resumed.records.length >= 20);
-        const fresh = collector();
-        await consume({ topic, group: unique("group"), handler: fresh.handler }, log);
-        await waitFor("all 50 records for a new group", () => fresh.records.length >= 50);
-        await sleep(SETTLE_MS);
-        expect(resumed.problems).toEqual([]);
-        expect(resumed.records.map(where).sort()).toEqual([...pending, ...appendedAfter].map(where).sort());
-        expect(fresh.records).toHaveLength(50);
-        for (const key of keys) {
-          expect(resumed.valuesOf(key)).toEqual([`${key}#3`, `${key}#4`]);
-          expect(fresh.valuesOf(key)).toEqual([0, 1, 2, 3, 4].map((n) => `${key}#${n}`));
-        }
-      },
-      TEST_TIMEOUT_MS,
-    );
+          const resumed = collector();
+          await consume({ topic, group, handler: resumed.handler }, log);
+          await waitFor("20 unconsumed records", () => resumed.records.length >= 20);
+          const fresh = collector();
+          await consume({ topic, group: unique("group"), handler: fresh.handler }, log);
+          await waitFor("all 50 records for a new group", () => fresh.records.length >= 50);
+          await sleep(SETTLE_MS);
+          expect(resumed.problems).toEqual([]);
+          expect(resumed.records.map(where).sort()).toEqual([...pending, ...appendedAfter].map(where).sort());
+          expect(fresh.records).toHaveLength(50);
+          for (const key of keys) {
+            expect(resumed.valuesOf(key)).toEqual([`${key}#3`, `${key}#4`]);
+            expect(fresh.valuesOf(key)).toEqual([0, 1, 2, 3, 4].map((n) => `${key}#${n}`));
+          }
+        },
+        TEST_TIMEOUT_MS,
+      );
 
     it(
       "delivers 2,000 records of 50 keys over 4 partitions, keeping per-key order",

@@ -4,8 +4,12 @@
  *
  * @packageDocumentation
  */
-export { describeEventLog, type EventLogUnderTest } from "./event-log.js";
-export { describeHistoryStore, type HistoryStoreUnderTest } from "./history-store.js";
+export { describeEventLog, type EventLogFeatures, type EventLogUnderTest } from "./event-log.js";
+export {
+  describeHistoryStore,
+  type HistoryStoreFeatures,
+  type HistoryStoreUnderTest,
+} from "./history-store.js";
 export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
 export {
   clientId,

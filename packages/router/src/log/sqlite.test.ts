@@ -27,10 +27,14 @@ describeEventLog("sqlite (file)", async () => {
   };
 });
 
-describeEventLog("sqlite (:memory:)", async () => {
-  const log = createSqliteEventLog({ path: ":memory:" });
-  return { log, cleanup: () => log.close() };
-});
+describeEventLog(
+  "sqlite (:memory:)",
+  async () => {
+    const log = createSqliteEventLog({ path: ":memory:" });
+    return { log, cleanup: () => log.close() };
+  },
+  { durable: false },
+);
 
 function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
