@@ -37,6 +37,18 @@ export const check = {
       );
     }
   },
+  /** Each id a valid user id, and at most `max` of them (else `reason`, e.g. GROUP_FULL). */
+  userIds(op: string, ids: string[], field: string, max: number, reason: ErrorReason): void {
+    if (ids.length > max) {
+      throw parleyError(reason, `unable to ${op}; at most ${max} ${field}`, {
+        field,
+        metadata: { limit: String(max) },
+      });
+    }
+    ids.forEach((id, i) => {
+      check.userId(op, id, `${field}[${i}]`);
+    });
+  },
   clientId(op: string, value: string, field: string, required = true): void {
     if (!required && value === "") return;
     check.required(op, field, value);

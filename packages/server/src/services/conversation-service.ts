@@ -67,20 +67,9 @@ export function conversationService(deps: ParleyDeps): ServiceImpl<typeof Conver
       const user = caller(ctx);
       check.clientId(op, req.clientId, "client_id");
       check.title(op, req.title);
-      req.memberIds.forEach((id, i) => {
-        check.userId(op, id, `member_ids[${i}]`);
-      });
-      const distinct = new Set([user.userId, ...req.memberIds]);
-      if (distinct.size > LIMITS.maxGroupMembers) {
-        throw parleyError(
-          ErrorReason.GROUP_FULL,
-          `unable to ${op}; at most ${LIMITS.maxGroupMembers} members`,
-          {
-            field: "member_ids",
-            metadata: { limit: String(LIMITS.maxGroupMembers) },
-          },
-        );
-      }
+      // The caller counts as a member too.
+      const others = [...new Set(req.memberIds)].filter((id) => id !== user.userId);
+      check.userIds(op, others, "member_ids", LIMITS.maxGroupMembers - 1, ErrorReason.GROUP_FULL);
       const outcome = await run(deps, {
         actorId: user.userId,
         conversationId: groupConversationId(user.userId, req.clientId),
@@ -98,9 +87,7 @@ export function conversationService(deps: ParleyDeps): ServiceImpl<typeof Conver
           field: "user_ids",
         });
       }
-      req.userIds.forEach((id, i) => {
-        check.userId(op, id, `user_ids[${i}]`);
-      });
+      check.userIds(op, req.userIds, "user_ids", LIMITS.maxGroupMembers, ErrorReason.GROUP_FULL);
       const outcome = await run(deps, {
         actorId: user.userId,
         conversationId: req.conversationId,

@@ -31,19 +31,7 @@ function checkUsers(op: string, userIds: string[]): void {
       field: "user_ids",
     });
   }
-  if (userIds.length > LIMITS.maxPresenceUsers) {
-    throw parleyError(
-      ErrorReason.LIMIT_OUT_OF_RANGE,
-      `unable to ${op}; at most ${LIMITS.maxPresenceUsers} user_ids`,
-      {
-        field: "user_ids",
-        metadata: { limit: String(LIMITS.maxPresenceUsers) },
-      },
-    );
-  }
-  userIds.forEach((id, i) => {
-    check.userId(op, id, `user_ids[${i}]`);
-  });
+  check.userIds(op, userIds, "user_ids", LIMITS.maxPresenceUsers, ErrorReason.LIMIT_OUT_OF_RANGE);
 }
 
 /** PresenceService: presence reads and watches, typing indicators. */
