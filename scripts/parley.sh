@@ -25,16 +25,11 @@ ensure_dependencies() {
   if [ -d node_modules ] && { [ ! -f package-lock.json ] || [ ! package-lock.json -nt "$stamp" ]; }; then
     return 0
   fi
-  if [ ! -f package-lock.json ]; then
-    echo "==> npm install (no package-lock.json)"
-    npm install --no-audit --no-fund
-  elif ! { echo "==> npm ci" && npm ci --no-audit --no-fund; }; then
-    # npm ci refuses a lockfile that is not in sync with package.json (for example
-    # one written against a registry that lacks other platforms' optional binaries);
-    # it fails before touching node_modules, so a plain install can take over.
-    echo "parley: npm ci failed; falling back to npm install (the lockfile may need updating)" >&2
-    npm install --no-audit --no-fund
-  fi
+  # `npm install` rather than `npm ci`: the registry reachable here lacks other
+  # platforms' optional binaries, so the lockfile cannot list them and `npm ci`
+  # refuses it; `npm install` still follows the lockfile's pinned versions.
+  echo "==> npm install"
+  npm install --no-audit --no-fund
 }
 
 run_start() {
