@@ -14,7 +14,8 @@ export function parleyTsup(entry: string[] = ["src/index.ts"], extra: Options = 
     sourcemap: true,
     clean: true,
     splitting: false,
-    treeshake: true,
+    // Keep "node:" specifiers: builtins such as node:sqlite exist only under that name.
+    removeNodeProtocol: false,
     ...extra,
   });
 }

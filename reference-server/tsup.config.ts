@@ -1,3 +1,4 @@
 import { parleyTsup } from "../tsup.config.base.js";
 
-export default parleyTsup();
+// An application, not a library: one entry, no type declarations.
+export default parleyTsup(["src/main.ts"], { dts: false });
