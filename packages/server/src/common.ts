@@ -43,6 +43,20 @@ export async function memberConversation(
   return state;
 }
 
+/** Conversations sorted newest activity first (ties by id, so pages are stable). */
+function byActivity(a: ConversationState, b: ConversationState): number {
+  return b.updatedAtMs - a.updatedAtMs || (a.conversationId < b.conversationId ? -1 : 1);
+}
+
+/** Every conversation `userId` is a member of, newest activity first. */
+export async function userConversations(deps: ParleyDeps, userId: string): Promise<ConversationState[]> {
+  const ids = await deps.history.listUserConversations(userId);
+  const states = await Promise.all(ids.map((id) => deps.history.getConversation(id)));
+  return states
+    .filter((s): s is ConversationState => s !== undefined && findMember(s, userId) !== undefined)
+    .sort(byActivity);
+}
+
 /** Submits a command and returns its outcome, turning a rejected command into its Parley error. */
 export async function run(deps: ParleyDeps, init: CommandInit): Promise<CommandResult["outcome"]> {
   const result = await deps.commands.submit(init);

@@ -5,7 +5,7 @@ import type { ConversationState } from "@parley/history";
 import { type ConversationService, ErrorReason, LIMITS, parleyError } from "@parley/protocol";
 import { CreateDirectSchema } from "@parley/protocol/internal";
 import { conversationView } from "@parley/router";
-import { caller, expectOutcome, memberConversation, run } from "../common.js";
+import { caller, expectOutcome, memberConversation, run, userConversations } from "../common.js";
 import type { ParleyDeps } from "../deps.js";
 import { check } from "../validate.js";
 
@@ -28,11 +28,6 @@ function decodePageToken(token: string): number {
     });
   }
   return Number(match[1]);
-}
-
-/** Conversations sorted newest activity first (ties by id, so pages are stable). */
-export function byActivity(a: ConversationState, b: ConversationState): number {
-  return b.updatedAtMs - a.updatedAtMs || (a.conversationId < b.conversationId ? -1 : 1);
 }
 
 /** ConversationService: create, membership, rename, get and list. */
@@ -146,11 +141,7 @@ export function conversationService(deps: ParleyDeps): ServiceImpl<typeof Conver
       const user = caller(ctx);
       const limit = check.limit(op, req.limit, LIMITS.maxConversationLimit, 50);
       const offset = decodePageToken(req.pageToken);
-      const ids = await deps.history.listUserConversations(user.userId);
-      const states = (await Promise.all(ids.map((id) => deps.history.getConversation(id)))).filter(
-        (s): s is ConversationState => s?.members.some((m) => m.userId === user.userId) ?? false,
-      );
-      states.sort(byActivity);
+      const states = await userConversations(deps, user.userId);
       const page = states.slice(offset, offset + limit);
       const conversations = await Promise.all(page.map((s) => withLastMessage(s, user.userId)));
       const next = offset + page.length;

@@ -1,7 +1,7 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { ConversationState, UserEvent } from "@parley/history";
+import type { UserEvent } from "@parley/history";
 import {
   decodeCursor,
   ErrorReason,
@@ -15,11 +15,10 @@ import {
   ulid,
 } from "@parley/protocol";
 import { conversationView } from "@parley/router";
-import { caller } from "../common.js";
+import { caller, userConversations } from "../common.js";
 import type { ParleyDeps } from "../deps.js";
 import { AsyncQueue } from "../queue.js";
 import { check } from "../validate.js";
-import { byActivity } from "./conversation-service.js";
 
 const PAGE = 500;
 
@@ -169,11 +168,7 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
       const conversationLimit = check.limit(op, req.conversationLimit, 1000, 200, "conversation_limit");
       // The cursor is taken first: anything that changes while we read is replayed after it.
       const { last } = await deps.history.readUserEvents(user.userId, 0, 0);
-      const ids = await deps.history.listUserConversations(user.userId);
-      const states = (await Promise.all(ids.map((id) => deps.history.getConversation(id))))
-        .filter((s): s is ConversationState => s?.members.some((m) => m.userId === user.userId) ?? false)
-        .sort(byActivity)
-        .slice(0, conversationLimit);
+      const states = (await userConversations(deps, user.userId)).slice(0, conversationLimit);
       const conversations = await Promise.all(
         states.map(async (state) => {
           const messages =
