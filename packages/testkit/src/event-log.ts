@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, NewRecord } from "@parley/router";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sleep, waitFor } from "./wait.js";
 
 /** A log to test, made fresh for every test by the factory given to {@link describeEventLog}. */
 export interface EventLogUnderTest {
@@ -25,21 +26,6 @@ const SETTLE_MS = 300;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/**
- * Polls `check` until it returns true; fails after `timeoutMs` naming `what`.
- */
-async function waitFor(what: string, check: () => boolean, timeoutMs = DEADLINE_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** A name no other test (or earlier run against a shared broker) uses. */
 function unique(kind: string): string {
@@ -238,7 +224,7 @@ export function describeEventLog(
             perKey.get(record.key)?.push(hex(record.value));
           });
         }
-        await waitFor(`${sent.size} records`, () => got.records.length >= sent.size);
+        await waitFor(() => got.records.length >= sent.size, DEADLINE_MS, `${sent.size} records`);
         await sleep(SETTLE_MS);
         expect(got.problems).toEqual([]);
         expect(got.records).toHaveLength(sent.size);
@@ -268,7 +254,7 @@ export function describeEventLog(
         const appended = await log.append(topic, numbered(keys, 5));
         const got = collector();
         await consume({ topic, group: unique("group"), handler: got.handler });
-        await waitFor("20 records", () => got.records.length >= 20);
+        await waitFor(() => got.records.length >= 20, DEADLINE_MS, "20 records");
         await sleep(SETTLE_MS);
         expect(got.problems).toEqual([]);
         expect(got.records.map(where).sort()).toEqual(appended.map(where).sort());
@@ -291,8 +277,9 @@ export function describeEventLog(
         await consume({ topic, group: unique("group-b"), handler: second.handler });
         await log.append(topic, numbered(keys, 10, 10));
         await waitFor(
-          "100 records in both groups",
           () => first.records.length >= 100 && second.records.length >= 100,
+          DEADLINE_MS,
+          "100 records in both groups",
         );
         await sleep(SETTLE_MS);
         for (const got of [first, second]) {
@@ -329,9 +316,9 @@ export function describeEventLog(
           },
           onError: (error, records) => errors.push({ error, records }),
         });
-        await waitFor("a failed attempt", () => attempts.length >= 1);
+        await waitFor(() => attempts.length >= 1, DEADLINE_MS, "a failed attempt");
         const later = await log.append(topic, numbered(["only"], 5, 5));
-        await waitFor("10 records handled", () => delivered.length >= 10);
+        await waitFor(() => delivered.length >= 10, DEADLINE_MS, "10 records handled");
         await sleep(SETTLE_MS);
 
         expect(attempts.length).toBeGreaterThanOrEqual(3);
@@ -363,7 +350,7 @@ export function describeEventLog(
         const before = await log.append(topic, numbered(keys, 4));
         const first = collector();
         const consumer = await consume({ topic, group, handler: first.handler });
-        await waitFor("12 records", () => first.records.length >= 12);
+        await waitFor(() => first.records.length >= 12, DEADLINE_MS, "12 records");
         await consumer.stop();
         const after = await log.append(topic, numbered(keys, 4, 4));
         await sleep(SETTLE_MS);
@@ -371,7 +358,7 @@ export function describeEventLog(
 
         const second = collector();
         await consume({ topic, group, handler: second.handler });
-        await waitFor("12 more records", () => second.records.length >= 12);
+        await waitFor(() => second.records.length >= 12, DEADLINE_MS, "12 more records");
         await sleep(SETTLE_MS);
         expect(first.records).toHaveLength(12);
         expect(second.problems).toEqual([]);
@@ -402,7 +389,7 @@ export function describeEventLog(
             await gate;
           },
         });
-        await waitFor("the first handler call", () => firstCalls.length === 1);
+        await waitFor(() => firstCalls.length === 1, DEADLINE_MS, "the first handler call");
         let stopped = false;
         const stopping = consumer.stop().then(() => {
           stopped = true;
@@ -418,7 +405,11 @@ export function describeEventLog(
         const handled = (firstCalls[0] ?? []).map(where);
         const second = collector();
         await consume({ topic, group, handler: second.handler });
-        await waitFor("the rest of the records", () => handled.length + second.records.length >= 4);
+        await waitFor(
+          () => handled.length + second.records.length >= 4,
+          DEADLINE_MS,
+          "the rest of the records",
+        );
         await sleep(SETTLE_MS);
         // What the stopped consumer handled was committed: the next one starts right after it.
         expect(second.problems).toEqual([]);
@@ -439,7 +430,7 @@ export function describeEventLog(
           const consumedBefore = await log.append(topic, numbered(keys, 3));
           const first = collector();
           const consumer = await consume({ topic, group, handler: first.handler });
-          await waitFor("30 records", () => first.records.length >= 30);
+          await waitFor(() => first.records.length >= 30, DEADLINE_MS, "30 records");
           await consumer.stop();
           const pending = await log.append(topic, numbered(keys, 1, 3));
           const lastOffset = new Map<number, number>();
@@ -457,10 +448,10 @@ export function describeEventLog(
 
           const resumed = collector();
           await consume({ topic, group, handler: resumed.handler }, log);
-          await waitFor("20 unconsumed records", () => resumed.records.length >= 20);
+          await waitFor(() => resumed.records.length >= 20, DEADLINE_MS, "20 unconsumed records");
           const fresh = collector();
           await consume({ topic, group: unique("group"), handler: fresh.handler }, log);
-          await waitFor("all 50 records for a new group", () => fresh.records.length >= 50);
+          await waitFor(() => fresh.records.length >= 50, DEADLINE_MS, "all 50 records for a new group");
           await sleep(SETTLE_MS);
           expect(resumed.problems).toEqual([]);
           expect(resumed.records.map(where).sort()).toEqual([...pending, ...appendedAfter].map(where).sort());
@@ -483,7 +474,7 @@ export function describeEventLog(
         for (let n = 0; n < 20; n += 5) await log.append(topic, numbered(keys, 5, n));
         await consume({ topic, group: unique("group"), handler: got.handler, maxBatch: 100 });
         for (let n = 20; n < 40; n += 5) await log.append(topic, numbered(keys, 5, n));
-        await waitFor("2,000 records", () => got.records.length >= 2000);
+        await waitFor(() => got.records.length >= 2000, DEADLINE_MS, "2,000 records");
         await sleep(SETTLE_MS);
         expect(got.problems).toEqual([]);
         expect(got.records).toHaveLength(2000);

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { PresenceRecord, PresenceStore } from "@parley/presence";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sleep, waitFor } from "./wait.js";
 
 /** A store to test and how to dispose of it. */
 export interface PresenceStoreUnderTest {
@@ -15,38 +16,6 @@ const SHORT_TTL_MS = 400;
 const LONG_TTL_MS = 60_000;
 /** Deadline for anything eventual (expiry sweeps, pub/sub delivery). */
 const DEADLINE_MS = 10_000;
-
-/**
- * Polls `check` until it returns a truthy value (which is returned) or throws no
- * more; fails after `timeoutMs` with the last error, or `what`.
- */
-async function waitFor<T>(
-  what: string,
-  check: () => T | Promise<T>,
-  timeoutMs = DEADLINE_MS,
-  intervalMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      lastError = undefined;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      if (lastError) throw lastError;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Collects presence transitions per user. */
 function recorder() {
@@ -156,14 +125,18 @@ export function describePresenceStore(name: string, factory: () => Promise<Prese
       const unsubscribe = store.watch([user], watcher.listener);
       try {
         await store.heartbeat(user, "c1", SHORT_TTL_MS);
-        await waitFor("online event", () => watcher.of(user).length >= 1);
-        await waitFor("offline by TTL", async () => {
-          const [presence] = await store.getPresence([user]);
-          return presence?.online === false;
-        });
+        await waitFor(() => watcher.of(user).length >= 1, DEADLINE_MS, "online event");
+        await waitFor(
+          async () => {
+            const [presence] = await store.getPresence([user]);
+            return presence?.online === false;
+          },
+          DEADLINE_MS,
+          "offline by TTL",
+        );
         const [presence] = await store.getPresence([user]);
         expect(presence?.lastSeenMs).toEqual(expect.any(Number));
-        await waitFor("offline event", () => watcher.of(user).length >= 2);
+        await waitFor(() => watcher.of(user).length >= 2, DEADLINE_MS, "offline event");
         expect(watcher.of(user)).toEqual([true, false]);
         const offline = watcher.events.at(-1);
         expect(offline).toMatchObject({ userId: user, online: false });
@@ -188,14 +161,14 @@ export function describePresenceStore(name: string, factory: () => Promise<Prese
         await store.heartbeat(watched, "c1", LONG_TTL_MS); // refresh: no event
         await store.disconnect(watched, "c1"); // c2 still live: no event
         await store.disconnect(other, "c1");
-        await waitFor("sentinel to see frank go offline", () => sentinel.of(other).length >= 2);
+        await waitFor(() => sentinel.of(other).length >= 2, DEADLINE_MS, "sentinel to see frank go offline");
         expect(sentinel.of(other)).toEqual([true, false]);
         expect(watcher.of(watched)).toEqual([true]);
         expect(watcher.of(other)).toEqual([]);
         expect(watcher.events[0]).toMatchObject({ userId: watched, online: true });
 
         await store.disconnect(watched, "c2");
-        await waitFor("offline event", () => watcher.of(watched).length >= 2);
+        await waitFor(() => watcher.of(watched).length >= 2, DEADLINE_MS, "offline event");
         expect(watcher.of(watched)).toEqual([true, false]);
         expect(watcher.events.every((e) => e.userId === watched)).toBe(true);
       } finally {
@@ -212,12 +185,12 @@ export function describePresenceStore(name: string, factory: () => Promise<Prese
       const stopSentinel = store.watch([user], sentinel.listener);
       try {
         await store.heartbeat(user, "c1", LONG_TTL_MS);
-        await waitFor("online event", () => watcher.of(user).length >= 1);
+        await waitFor(() => watcher.of(user).length >= 1, DEADLINE_MS, "online event");
         stopWatcher();
         stopWatcher(); // harmless twice
         await store.disconnect(user, "c1");
         await store.heartbeat(user, "c2", LONG_TTL_MS);
-        await waitFor("sentinel to see three transitions", () => sentinel.of(user).length >= 3);
+        await waitFor(() => sentinel.of(user).length >= 3, DEADLINE_MS, "sentinel to see three transitions");
         expect(sentinel.of(user)).toEqual([true, false, true]);
         expect(watcher.of(user)).toEqual([true]);
       } finally {
@@ -239,19 +212,23 @@ export function describePresenceStore(name: string, factory: () => Promise<Prese
         const payload = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 3) % 256);
         const expected = [...payload];
         await store.publish(user, payload);
-        await waitFor("both subscribers to receive", () => first.length >= 1 && second.length >= 1);
+        await waitFor(
+          () => first.length >= 1 && second.length >= 1,
+          DEADLINE_MS,
+          "both subscribers to receive",
+        );
         expect([...(first[0] ?? [])]).toEqual(expected);
         expect([...(second[0] ?? [])]).toEqual(expected);
 
         // Barrier: once the other user's subscriber has its own payload, it would
         // already have received ours had it been misrouted.
         await store.publish(other, Uint8Array.of(42));
-        await waitFor("other subscriber to receive its payload", () => others.length >= 1);
+        await waitFor(() => others.length >= 1, DEADLINE_MS, "other subscriber to receive its payload");
         expect(others.map((p) => [...p])).toEqual([[42]]);
 
         stopFirst();
         await store.publish(user, Uint8Array.of(1, 2, 3));
-        await waitFor("second payload", () => second.length >= 2);
+        await waitFor(() => second.length >= 2, DEADLINE_MS, "second payload");
         expect([...(second[1] ?? [])]).toEqual([1, 2, 3]);
         expect(first).toHaveLength(1);
         expect(second).toHaveLength(2);
@@ -279,10 +256,14 @@ export function describePresenceStore(name: string, factory: () => Promise<Prese
       try {
         await store.publish(user, Uint8Array.of(9));
         await store.heartbeat(user, "c1", LONG_TTL_MS);
-        await waitFor("payload despite a throwing subscriber", () => received.length >= 1);
-        await waitFor("online event despite a throwing watcher", () => watcher.of(user).length >= 1);
+        await waitFor(() => received.length >= 1, DEADLINE_MS, "payload despite a throwing subscriber");
+        await waitFor(
+          () => watcher.of(user).length >= 1,
+          DEADLINE_MS,
+          "online event despite a throwing watcher",
+        );
         await store.publish(user, Uint8Array.of(10));
-        await waitFor("second payload", () => received.length >= 2);
+        await waitFor(() => received.length >= 2, DEADLINE_MS, "second payload");
         expect(received.map((p) => [...p])).toEqual([[9], [10]]);
       } finally {
         for (const stop of stops) stop();
@@ -300,7 +281,7 @@ export function describePresenceStore(name: string, factory: () => Promise<Prese
       // Keys are counted separately.
       expect(await store.hit(other, 3, windowMs)).toBe(true);
 
-      await waitFor("a new window", () => store.hit(key, 3, windowMs));
+      await waitFor(() => store.hit(key, 3, windowMs), DEADLINE_MS, "a new window");
       expect(Date.now() - start).toBeGreaterThanOrEqual(windowMs - 100);
       // The new window allows `limit` hits again (one used by the wait above).
       expect(await store.hit(key, 3, windowMs)).toBe(true);

@@ -6,6 +6,7 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { describeEventLog } from "../../../testkit/src/event-log.js";
+import { waitFor } from "../../../testkit/src/wait.js";
 import type { AppendResult, EventLog, LogRecord } from "./port.js";
 import { createSqliteEventLog, type SqliteEventLogOptions } from "./sqlite.js";
 
@@ -35,18 +36,6 @@ describeEventLog(
   },
   { durable: false },
 );
-
-function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (check()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
-}
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const noop = async () => {};
@@ -159,7 +148,7 @@ describe("createSqliteEventLog", () => {
       },
     });
     await log.append("in", [{ key: "k", value: bytes("v") }]);
-    await waitFor("the handler call", () => calls === 1);
+    await waitFor(() => calls === 1, 10_000, "the handler call");
     const closing = log.close();
     release();
     await closing;
@@ -167,7 +156,7 @@ describe("createSqliteEventLog", () => {
     const reopened = open();
     const seen: LogRecord[] = [];
     await reopened.consume({ topic: "out", group: "check", handler: async (r) => void seen.push(...r) });
-    await waitFor("the record the handler appended", () => seen.length === 1);
+    await waitFor(() => seen.length === 1, 10_000, "the record the handler appended");
     // The handler's call was committed before close, so "g" has nothing left.
     const again: LogRecord[] = [];
     await reopened.consume({ topic: "in", group: "g", handler: async (r) => void again.push(...r) });
@@ -186,7 +175,7 @@ describe("createSqliteEventLog", () => {
       { key: "a", value: bytes("1") },
       { key: "b", value: bytes("2") },
     ]);
-    await waitFor("both records", () => seen.length === 2, 2_000);
+    await waitFor(() => seen.length === 2, 2_000, "both records");
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
@@ -203,7 +192,7 @@ describe("createSqliteEventLog", () => {
       },
     });
     await log.append("t", [{ key: "k", value: bytes("v") }]);
-    await waitFor("four attempts", () => attempts.length === 4);
+    await waitFor(() => attempts.length === 4, 10_000, "four attempts");
     const gaps = attempts.slice(1).map((at, i) => at - (attempts[i] as number));
     expect(gaps[0]).toBeGreaterThanOrEqual(45);
     expect(gaps[1]).toBeGreaterThanOrEqual(95);
@@ -239,24 +228,24 @@ describe("createSqliteEventLog", () => {
       "t",
       Array.from({ length: 10 }, (_, i) => ({ key: "k", value: bytes(String(i)) })),
     );
-    await waitFor("fast to handle all", () => fast.length === 10);
-    await waitFor("slow to handle four", () => slowCommitted === 4);
+    await waitFor(() => fast.length === 10, 10_000, "fast to handle all");
+    await waitFor(() => slowCommitted === 4, 10_000, "slow to handle four");
     await slow.stop();
     await log.append("t", [{ key: "k", value: bytes("10") }]); // triggers nothing by itself
-    await waitFor("fast to handle the last", () => fast.length === 11);
+    await waitFor(() => fast.length === 11, 10_000, "fast to handle the last");
     // "slow" has committed up to 4: nothing from 4 on may go.
     expect(offsetsLeft()).toEqual([4, 5, 6, 7, 8, 9, 10]);
 
     const rest: LogRecord[] = [];
     await log.consume({ topic: "t", group: "slow", handler: async (r) => void rest.push(...r) });
-    await waitFor("slow to catch up", () => rest.length === 7);
-    await waitFor("the prune", () => offsetsLeft().length === 2);
+    await waitFor(() => rest.length === 7, 10_000, "slow to catch up");
+    await waitFor(() => offsetsLeft().length === 2, 10_000, "the prune");
     expect(offsetsLeft()).toEqual([9, 10]);
 
     // A group that starts now starts from the oldest record left.
     const late: LogRecord[] = [];
     await log.consume({ topic: "t", group: "late", handler: async (r) => void late.push(...r) });
-    await waitFor("late to catch up", () => late.length === 2);
+    await waitFor(() => late.length === 2, 10_000, "late to catch up");
     expect(late.map((r) => r.offset)).toEqual([9, 10]);
     // Offsets keep counting after a reopen even though the older records are gone.
     await log.close();
@@ -301,9 +290,9 @@ describe("createSqliteEventLog", () => {
       child.on("exit", (_code, signal) => resolve(signal)),
     );
     await waitFor(
-      `the child to append (stderr: ${stderr})`,
       () => stdout.includes("acknowledged 200"),
       20_000,
+      `the child to append (stderr: ${stderr})`,
     );
     child.kill("SIGKILL");
     expect(await exited).toBe("SIGKILL");
@@ -311,7 +300,7 @@ describe("createSqliteEventLog", () => {
     const log = open();
     const seen: LogRecord[] = [];
     await log.consume({ topic: "t", group: "g", handler: async (r) => void seen.push(...r) });
-    await waitFor("200 records", () => seen.length >= 200);
+    await waitFor(() => seen.length >= 200, 10_000, "200 records");
     expect(seen.map((r) => Number(new TextDecoder().decode(r.value))).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 200 }, (_, i) => i),
     );
