@@ -32,3 +32,4 @@ export {
   uniqueUserId,
   waitFor,
 } from "./service/index.js";
+export { createTestServer, type TestServer, type TestServerOptions } from "./test-server.js";
