@@ -1,0 +1,88 @@
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import {
+  AuthService,
+  ConversationService,
+  MessageService,
+  PresenceService,
+  SyncService,
+} from "@parley/protocol";
+import type { BackoffOptions } from "./backoff.js";
+import type { ConnectionState } from "./connection-state.js";
+import type { ParleyError } from "./errors.js";
+import type { ClientLogger } from "./logger.js";
+import type { NetworkMonitor } from "./network.js";
+import type { ClientState } from "./state.js";
+import type { ClientStore, StoreBatch } from "./store/port.js";
+
+/** Typed Connect clients for every Parley service, on the authenticated transport. */
+export interface Rpc {
+  readonly auth: Client<typeof AuthService>;
+  readonly conversations: Client<typeof ConversationService>;
+  readonly messages: Client<typeof MessageService>;
+  readonly sync: Client<typeof SyncService>;
+  readonly presence: Client<typeof PresenceService>;
+}
+
+/** Creates the {@link Rpc} clients over `transport`. */
+export function createRpc(transport: Transport): Rpc {
+  return {
+    auth: createClient(AuthService, transport),
+    conversations: createClient(ConversationService, transport),
+    messages: createClient(MessageService, transport),
+    sync: createClient(SyncService, transport),
+    presence: createClient(PresenceService, transport),
+  };
+}
+
+/** Options after defaults are applied. */
+export interface ResolvedOptions {
+  readonly reconnect: BackoffOptions;
+  readonly deliveredDelayMs: number;
+  readonly messagesPerConversation: number;
+  readonly conversationLimit: number;
+}
+
+/**
+ * What the engines (sync, outbox, receipts) need from the client; internal.
+ * Only the leader's engines run.
+ */
+export interface Core {
+  readonly me: string;
+  readonly data: ClientState;
+  readonly rpc: Rpc;
+  readonly store: ClientStore;
+  readonly logger: ClientLogger;
+  readonly options: ResolvedOptions;
+  readonly network: NetworkMonitor;
+  /** The device id sent with Subscribe. */
+  currentDeviceId(): string;
+  /**
+   * Builds a batch from the current state (after every earlier commit), writes it
+   * to the store, applies it to memory, tells the other tabs and emits events.
+   * `undefined` from `build` writes nothing.
+   */
+  commit(build: (state: ClientState) => StoreBatch | undefined): Promise<void>;
+  connectionState(): ConnectionState;
+  setConnectionState(state: ConnectionState, error?: ParleyError): void;
+  /** Resolves once the connection is live; rejects when `signal` aborts. */
+  whenLive(signal: AbortSignal): Promise<void>;
+  /** A counter that grows with every message or conversation written; see {@link Core.writtenSince}. */
+  mark(): number;
+  /** True when the message (`conversationId/seq`) or conversation (`conversationId`) was written after `mark`. */
+  writtenSince(key: string, mark: number): boolean;
+  /** Stops connecting for good (bad token, wrong user): state closed with `error`. */
+  fatal(error: ParleyError): void;
+  /** Emits a non-fatal `error` event. */
+  reportError(error: ParleyError): void;
+  /** Called by the sync engine with every conversation an applied event touched. */
+  eventsApplied(conversationIds: Iterable<string>): void;
+  /** Called by the sync engine when the stream is live. */
+  becameLive(): void;
+  /** A typing indicator from the stream. */
+  typingReceived(conversationId: string, userId: string, typing: boolean): void;
+}
+
+/** The key {@link Core.writtenSince} uses for a message. */
+export function messageKey(conversationId: string, seq: number): string {
+  return `${conversationId}/${seq}`;
+}

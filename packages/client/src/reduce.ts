@@ -1,0 +1,92 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { type Conversation, ConversationSchema, MemberSchema, type Message } from "@parley/protocol";
+
+/**
+ * Pure changes to cached conversations, mirroring what the server does, so the
+ * cache matches GetConversation without asking. Inputs are never mutated.
+ */
+
+/** The conversation after `message` was created in it (the sender has read up to it). */
+export function withMessage(conversation: Conversation, message: Message, me: string): Conversation {
+  const seq = message.seq;
+  const newest = seq >= conversation.lastSeq;
+  const lastSeq = Math.max(conversation.lastSeq, seq);
+  const members = conversation.members.map((m) =>
+    m.userId === message.senderId && (m.deliveredSeq < seq || m.readSeq < seq)
+      ? create(MemberSchema, {
+          ...m,
+          deliveredSeq: Math.max(m.deliveredSeq, seq),
+          readSeq: Math.max(m.readSeq, seq),
+        })
+      : m,
+  );
+  const myReadSeq = message.senderId === me ? Math.max(conversation.myReadSeq, seq) : conversation.myReadSeq;
+  const updatedAt =
+    newest &&
+    message.createdAt &&
+    (!conversation.updatedAt || timestampMs(message.createdAt) > timestampMs(conversation.updatedAt))
+      ? message.createdAt
+      : conversation.updatedAt;
+  return create(ConversationSchema, {
+    ...conversation,
+    members,
+    lastSeq,
+    lastMessage: newest ? message : conversation.lastMessage,
+    myReadSeq,
+    unreadCount: Math.max(0, lastSeq - myReadSeq),
+    updatedAt,
+  });
+}
+
+/** The conversation with `message` (an updated state) as its last message, when it is the newest. */
+export function withUpdatedMessage(conversation: Conversation, message: Message): Conversation {
+  if (message.seq !== conversation.lastSeq) return conversation;
+  return create(ConversationSchema, { ...conversation, lastMessage: message });
+}
+
+/** The conversation after a member's watermarks rose (merged with max, like the server). */
+export function withReceipt(
+  conversation: Conversation,
+  userId: string,
+  deliveredSeq: number,
+  readSeq: number,
+  me: string,
+): Conversation {
+  let changed = false;
+  const members = conversation.members.map((m) => {
+    if (m.userId !== userId) return m;
+    const read = Math.max(m.readSeq, readSeq);
+    const delivered = Math.max(m.deliveredSeq, deliveredSeq, read);
+    if (read === m.readSeq && delivered === m.deliveredSeq) return m;
+    changed = true;
+    return create(MemberSchema, { ...m, deliveredSeq: delivered, readSeq: read });
+  });
+  const myReadSeq = userId === me ? Math.max(conversation.myReadSeq, readSeq) : conversation.myReadSeq;
+  if (!changed && myReadSeq === conversation.myReadSeq) return conversation;
+  return create(ConversationSchema, {
+    ...conversation,
+    members,
+    myReadSeq,
+    unreadCount: Math.max(0, conversation.lastSeq - myReadSeq),
+  });
+}
+
+/**
+ * A conversation from the server (an event, a unary answer) merged with what is
+ * cached: the server's state wins, but a last message it left out is kept when
+ * it is still the newest.
+ */
+export function mergeConversation(incoming: Conversation, cached: Conversation | undefined): Conversation {
+  if (incoming.lastMessage || !cached?.lastMessage || cached.lastMessage.seq !== incoming.lastSeq) {
+    return incoming;
+  }
+  return create(ConversationSchema, { ...incoming, lastMessage: cached.lastMessage });
+}
+
+/** Newest activity first, ties by id (like ListConversations). */
+export function byActivity(a: Conversation, b: Conversation): number {
+  const ta = a.updatedAt ? timestampMs(a.updatedAt) : 0;
+  const tb = b.updatedAt ? timestampMs(b.updatedAt) : 0;
+  return tb - ta || (a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : 0);
+}

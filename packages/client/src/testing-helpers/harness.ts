@@ -1,0 +1,104 @@
+import { createClient } from "@connectrpc/connect";
+import { ConversationService, MessageService } from "@parley/protocol";
+import { createTestServer, type TestServer, type TestServerOptions, waitFor } from "@parley/testkit";
+import { createParleyClient, type ParleyClient, type ParleyClientOptions } from "../client.js";
+import { createNetworkSwitch, type NetworkSwitch } from "../network-switch.js";
+import { createMemoryClientStore, createMemoryStorage, type MemoryStorage } from "../store/memory.js";
+
+/** A client under test with the knobs tests turn. */
+export interface TestClient {
+  readonly client: ParleyClient;
+  readonly net: NetworkSwitch;
+  readonly storage: MemoryStorage;
+  readonly userId: string;
+}
+
+/** Options for {@link Harness.client}. */
+export type TestClientOptions = Partial<Omit<ParleyClientOptions, "transport" | "userId">> & {
+  storage?: MemoryStorage;
+  /** Reuse a network switch (e.g. to keep it offline across a restart). */
+  net?: NetworkSwitch;
+};
+
+/** A test server plus clients that are all closed at the end. */
+export interface Harness {
+  readonly server: TestServer;
+  client(userId: string, options?: TestClientOptions): TestClient;
+  /** A raw Connect client for user `userId`, to act as another app or check the server's view. */
+  raw(userId: string): Promise<{
+    conversations: ReturnType<typeof createClient<typeof ConversationService>>;
+    messages: ReturnType<typeof createClient<typeof MessageService>>;
+  }>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A user id unique within the test process. */
+export function uniqueUser(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}`;
+}
+
+/** Starts an in-memory test server with fast reconnects for the clients it makes. */
+export async function createHarness(options: TestServerOptions = {}): Promise<Harness> {
+  const server = await createTestServer(options);
+  const clients: ParleyClient[] = [];
+  return {
+    server,
+    client(userId, options = {}) {
+      const storage = options.storage ?? createMemoryStorage();
+      const net = options.net ?? createNetworkSwitch(server.transport);
+      const client = createParleyClient({
+        transport: net.transport,
+        network: net.monitor,
+        userId,
+        token: () => server.token(userId),
+        store: createMemoryClientStore({ storage }),
+        reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+        deliveredDelayMs: 20,
+        ...options,
+      });
+      clients.push(client);
+      return { client, net, storage, userId };
+    },
+    async raw(userId) {
+      const token = await server.token(userId);
+      const transport = server.transport;
+      const headers = { authorization: `Bearer ${token}` };
+      const wrap = <T extends object>(c: T): T => c;
+      return {
+        conversations: wrap(
+          createClient(ConversationService, {
+            unary: (m, s, t, h, i, c) =>
+              transport.unary(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
+            stream: (m, s, t, h, i, c) =>
+              transport.stream(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
+          }),
+        ),
+        messages: createClient(MessageService, {
+          unary: (m, s, t, h, i, c) =>
+            transport.unary(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
+          stream: (m, s, t, h, i, c) =>
+            transport.stream(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
+        }),
+      };
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.close()));
+      await server.close();
+    },
+  };
+}
+
+/** Waits until the client is live. */
+export async function live(client: ParleyClient, timeoutMs = 5_000): Promise<void> {
+  await waitFor(() => client.state === "live", timeoutMs, `${client.userId} live`);
+}
+
+/** Texts of a client's view of a conversation, with their status. */
+export function texts(client: ParleyClient, conversationId: string): string[] {
+  return client.messages(conversationId).map((m) => `${m.message.text}:${m.status}`);
+}
+
+export { waitFor };
