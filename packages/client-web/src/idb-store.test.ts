@@ -23,10 +23,10 @@ beforeEach(({ onTestFailed, task }) => {
 describe("createIndexedDbClientStore in Chromium: ClientStore conformance", () => {
   for (const c of clientStoreCasesFor({ sharedHandles: true })) {
     it(c.name, async () => {
-      await page.evaluate(
-        ([caseName, name]) => window.parley.runStoreCase(caseName, name),
-        [c.name, freshName()],
-      );
+      await page.evaluate(({ caseName, name }) => window.parley.runStoreCase(caseName, name), {
+        caseName: c.name,
+        name: freshName(),
+      });
     });
   }
 });

@@ -4,7 +4,7 @@
  * esbuild, serves it from the real reference server (same origin as the API),
  * and drives Debian's Chromium through playwright-core.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +32,11 @@ export interface BrowserRig {
   newContext(): Promise<BrowserContext>;
   /** Opens the harness page in a (new or given) context and waits until its API is there. */
   openPage(context?: BrowserContext): Promise<Page>;
+  /**
+   * Serves the harness page and script to `context` from memory, as an app's
+   * service worker would, so its pages load (and reload) while it is offline.
+   */
+  cacheAppShell(context: BrowserContext): Promise<void>;
   /** Reloads a harness page and waits until its API is there again. */
   reload(page: Page): Promise<void>;
   /** Live Subscribe streams the server holds (`GET /healthz`). */
@@ -110,6 +115,18 @@ export async function startBrowserRig(): Promise<BrowserRig> {
       await page.goto(baseUrl);
       await waitForHarness(page);
       return page;
+    },
+    async cacheAppShell(context) {
+      const html = await readFile(join(dir, "index.html"), "utf8");
+      const script = await readFile(join(dir, "harness.js"), "utf8");
+      const origin = new URL(baseUrl).origin;
+      await context.route(
+        (url) => url.origin === origin && (url.pathname === "/" || url.pathname === "/harness.js"),
+        (route) =>
+          new URL(route.request().url()).pathname === "/harness.js"
+            ? route.fulfill({ body: script, contentType: "text/javascript; charset=utf-8" })
+            : route.fulfill({ body: html, contentType: "text/html; charset=utf-8" }),
+      );
     },
     async reload(page) {
       await page.reload();

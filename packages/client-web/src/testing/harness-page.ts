@@ -5,10 +5,10 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ClientStore, TabCoordinator } from "@parley/client";
+import type { ClientLogger, ClientStore, ParleyClient, TabCoordinator } from "@parley/client";
 import { runClientStoreCase } from "@parley/client/testing";
 import { ConversationSchema, MessageSchema } from "@parley/protocol";
-import { createIndexedDbClientStore, createWebLocksCoordinator } from "../index.js";
+import { createIndexedDbClientStore, createParleyWebClient, createWebLocksCoordinator } from "../index.js";
 
 /** Protobuf helpers for building messages inside `page.evaluate`. */
 const proto = { create, timestampFromMs, ConversationSchema, MessageSchema };
@@ -17,6 +17,23 @@ const proto = { create, timestampFromMs, ConversationSchema, MessageSchema };
 export interface CoordinatorView {
   leader: boolean;
   messages: unknown[];
+}
+
+/** A message as a test compares it. */
+export interface ShownMessage {
+  text: string;
+  seq: number;
+  status: string;
+  senderId: string;
+  clientMsgId: string;
+}
+
+/** Options of {@link HarnessApi.startClient}. */
+export interface StartClientOptions {
+  userId: string;
+  token: string;
+  /** @defaultValue the client's default, `parley:<userId>@<origin>` */
+  databaseName?: string;
 }
 
 /** The API of the harness page, at `window.parley`. */
@@ -31,6 +48,17 @@ export interface HarnessApi {
   openStore(handle: string, databaseName: string): void;
   /** The store opened under `handle`. */
   store(handle: string): ClientStore;
+  /**
+   * Creates `createParleyWebClient` for this page's origin under `handle` and waits
+   * until its store is loaded. Fast reconnects, console logging.
+   */
+  startClient(handle: string, options: StartClientOptions): Promise<void>;
+  /** The client started under `handle`. */
+  client(handle: string): ParleyClient;
+  /** What the client shows for a conversation, in order. */
+  shown(handle: string, conversationId: string): ShownMessage[];
+  /** Sends a message; resolves with its client id once it is queued. */
+  send(handle: string, conversationId: string, text: string): Promise<string>;
   coordinator: {
     /** Creates and starts a Web Locks coordinator named `name` (one per page). */
     start(name: string): void;
@@ -51,6 +79,33 @@ let coordinator: TabCoordinator | undefined;
 const coordinatorView: CoordinatorView = { leader: false, messages: [] };
 
 const stores = new Map<string, ClientStore>();
+const clients = new Map<string, ParleyClient>();
+
+/** A ClientLogger on the console (the rig saves page consoles of failed tests). */
+function consoleLogger(context: Record<string, unknown> = {}): ClientLogger {
+  const line =
+    (level: "debug" | "info" | "warn" | "error") => (message: string, fields?: Record<string, unknown>) =>
+      console[level](`[parley ${level}] ${message}`, JSON.stringify({ ...context, ...fields }, jsonSafe));
+  return {
+    debug: line("debug"),
+    info: line("info"),
+    warn: line("warn"),
+    error: line("error"),
+    withContext: (fields) => consoleLogger({ ...context, ...fields }),
+  };
+}
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return `${value}n`;
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  return value;
+}
+
+function clientOf(handle: string): ParleyClient {
+  const client = clients.get(handle);
+  if (!client) throw new Error(`unable to find the client "${handle}"; start it first`);
+  return client;
+}
 
 const api: HarnessApi = {
   proto,
@@ -66,6 +121,36 @@ const api: HarnessApi = {
     const store = stores.get(handle);
     if (!store) throw new Error(`unable to find the store "${handle}"; open it first`);
     return store;
+  },
+  async startClient(handle, options) {
+    if (clients.has(handle)) throw new Error(`unable to start the client "${handle}"; it exists`);
+    const client = createParleyWebClient({
+      baseUrl: location.origin,
+      userId: options.userId,
+      token: options.token,
+      databaseName: options.databaseName,
+      logger: consoleLogger({ tab: handle }),
+      reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+      deliveredDelayMs: 50,
+    });
+    clients.set(handle, client);
+    await client.ready();
+  },
+  client: clientOf,
+  shown(handle, conversationId) {
+    return clientOf(handle)
+      .messages(conversationId)
+      .map(({ message, status }) => ({
+        text: message.text,
+        seq: message.seq,
+        status,
+        senderId: message.senderId,
+        clientMsgId: message.clientMsgId,
+      }));
+  },
+  async send(handle, conversationId, text) {
+    const sent = await clientOf(handle).send(conversationId, { text });
+    return sent.message.clientMsgId;
   },
   coordinator: {
     start(name) {
