@@ -1,5 +1,8 @@
+import { mintToken } from "@parley/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createHarness, type Harness, live, texts, uniqueUser, waitFor } from "./testing-helpers/harness.js";
+import { isParleyError, type ParleyError } from "./errors.js";
+import { createHarness, type Harness, live, uniqueUser, waitFor } from "./testing-helpers/harness.js";
+import type { MessageStatus } from "./view.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -9,20 +12,125 @@ afterEach(async () => {
   await h.close();
 });
 
+/** Distinct consecutive values. */
+function steps<T>(values: T[]): T[] {
+  return values.filter((v, i) => i === 0 || values[i - 1] !== v);
+}
+
 describe("connection", () => {
-  it("connects and goes live", async () => {
+  it("goes idle → connecting → live and reports the leader and device id", async () => {
     const alice = h.client(uniqueUser("alice")).client;
     const states: string[] = [];
-    alice.on("state", (e) => states.push(e.state));
+    alice.on("state", (e) => states.push(`${e.previous}>${e.state}`));
+    expect(alice.state).toBe("idle");
     await alice.ready();
     await live(alice);
-    expect(states).toEqual(["connecting", "live"]);
+    expect(states).toEqual(["idle>connecting", "connecting>live"]);
     expect(alice.isLeader).toBe(true);
     expect(alice.deviceId).not.toBe("");
   });
+
+  it("keeps its device id across restarts through the store", async () => {
+    const a = uniqueUser("alice");
+    const first = h.client(a);
+    await first.client.ready();
+    const id = first.client.deviceId;
+    await first.client.close();
+    const second = h.client(a, { storage: first.storage });
+    await second.client.ready();
+    expect(second.client.deviceId).toBe(id);
+  });
+
+  it("with autoConnect false stays idle until connect()", async () => {
+    const alice = h.client(uniqueUser("alice"), { autoConnect: false }).client;
+    await alice.ready();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(alice.state).toBe("idle");
+    await alice.connect();
+    expect(alice.state).toBe("live");
+  });
+
+  it("goes offline when the network drops and live again when it returns", async () => {
+    const { client: alice, net } = h.client(uniqueUser("alice"));
+    await live(alice);
+    net.setOnline(false);
+    await waitFor(() => alice.state === "offline");
+    net.setOnline(true);
+    await live(alice);
+  });
+
+  it("reconnects with backoff after the connection breaks without the monitor noticing", async () => {
+    const a = uniqueUser("alice");
+    const first = h.client(a);
+    await live(first.client);
+    // A second client of the same switch but without a monitor: only failed calls tell it.
+    const states: string[] = [];
+    const alice = h.client(a, { net: first.net, network: undefined }).client;
+    alice.on("state", (e) => states.push(e.state));
+    await live(alice);
+    first.net.setOnline(false);
+    await waitFor(() => alice.state === "offline");
+    first.net.setOnline(true);
+    await live(alice);
+    const seen = steps(states);
+    expect(seen.slice(0, 4)).toEqual(["connecting", "live", "offline", "connecting"]);
+    expect(seen.at(-1)).toBe("live");
+  });
+
+  it("closes with TOKEN_INVALID instead of retrying when the token is bad", async () => {
+    const alice = h.client(uniqueUser("alice"), { token: "not-a-token" }).client;
+    const errors: ParleyError[] = [];
+    alice.on("state", (e) => e.error && errors.push(e.error));
+    await expect(alice.connect()).rejects.toSatisfy((e) => isParleyError(e, "TOKEN_INVALID"));
+    expect(alice.state).toBe("closed");
+    expect(errors.map((e) => e.reason)).toEqual(["TOKEN_INVALID"]);
+  });
+
+  it("closes with USER_MISMATCH when the token is another user's", async () => {
+    const bobToken = await h.server.token(uniqueUser("bob"));
+    const alice = h.client(uniqueUser("alice"), { token: bobToken }).client;
+    await expect(alice.connect()).rejects.toSatisfy((e) => isParleyError(e, "USER_MISMATCH"));
+    expect(alice.state).toBe("closed");
+  });
+
+  it("asks the token provider again after TOKEN_EXPIRED and connects", async () => {
+    const a = uniqueUser("alice");
+    const now = Math.floor(Date.now() / 1000);
+    let calls = 0;
+    const alice = h.client(a, {
+      token: async () => {
+        calls += 1;
+        if (calls === 1) {
+          return mintToken({
+            secret: h.server.secret,
+            issuer: "parley",
+            audience: "parley",
+            subject: a,
+            issuedAt: now - 7200,
+            expiresAt: now - 3600,
+          });
+        }
+        return h.server.token(a);
+      },
+    }).client;
+    await live(alice);
+    expect(calls).toBeGreaterThanOrEqual(2);
+  });
+
+  it("rejects calls after close() with CLIENT_CLOSED", async () => {
+    const alice = h.client(uniqueUser("alice")).client;
+    await live(alice);
+    await alice.close();
+    expect(alice.state).toBe("closed");
+    await expect(alice.send("d:x:y", { text: "late" })).rejects.toSatisfy((e) =>
+      isParleyError(e, "CLIENT_CLOSED"),
+    );
+    await expect(alice.createDirect("bob")).rejects.toSatisfy((e) => isParleyError(e, "CLIENT_CLOSED"));
+    await expect(alice.connect()).rejects.toSatisfy((e) => isParleyError(e, "CLIENT_CLOSED"));
+  });
 });
 
-describe("send", () => {
+describe("messages and receipts", () => {
   it("a send is pending, then sent with a seq, and the peer's client receives it once", async () => {
     const a = uniqueUser("alice");
     const b = uniqueUser("bob");
@@ -31,14 +139,142 @@ describe("send", () => {
     await live(alice);
     await live(bob);
     const conv = await alice.createDirect(b);
+    const bobMessages: number[] = [];
+    bob.on("message", (e) => bobMessages.push(e.message.message.seq));
     const pending = await alice.send(conv.conversationId, { text: "hello" });
     expect(pending.status).toBe("pending");
     expect(pending.message.seq).toBe(0);
     expect(pending.message.senderId).toBe(a);
+    expect(alice.messages(conv.conversationId).map((m) => m.status)).toEqual(["pending"]);
     await waitFor(() => alice.messages(conv.conversationId)[0]?.message.seq === 1);
     await waitFor(() => bob.messages(conv.conversationId).length === 1);
     expect(bob.messages(conv.conversationId).map((m) => m.message.text)).toEqual(["hello"]);
+    expect(alice.messages(conv.conversationId)).toHaveLength(1);
     expect(alice.outbox()).toEqual([]);
-    expect(texts(alice, conv.conversationId)).toHaveLength(1);
+    expect(bobMessages).toEqual([1]);
+    expect(bob.conversation(conv.conversationId)?.lastMessage?.text).toBe("hello");
+    expect(bob.conversations()[0]?.conversationId).toBe(conv.conversationId);
+  });
+
+  it("my message goes sent → delivered → read as the peer's client reports delivery and reads it", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a).client;
+    const bob = h.client(b, { deliveredDelayMs: 100 }).client;
+    await live(alice);
+    await live(bob);
+    const conv = await alice.createDirect(b);
+    const id = conv.conversationId;
+    const statuses: MessageStatus[] = [];
+    alice.on("message", (e) => statuses.push(e.message.status));
+    await alice.send(id, { text: "did you get this?" });
+    await waitFor(() => alice.messages(id)[0]?.status === "delivered");
+    expect(bob.receipts(id).find((r) => r.userId === b)?.deliveredSeq).toBe(1);
+    expect(bob.conversation(id)?.unreadCount).toBe(1);
+    await bob.markRead(id);
+    expect(bob.conversation(id)?.unreadCount).toBe(0);
+    await waitFor(() => alice.messages(id)[0]?.status === "read");
+    expect(steps(statuses)).toEqual(["pending", "sent", "delivered", "read"]);
+    expect(alice.receipts(id).find((r) => r.userId === b)).toEqual({
+      userId: b,
+      deliveredSeq: 1,
+      readSeq: 1,
+    });
+  });
+
+  it("cached unread counts equal the server's after quiescence", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a).client;
+    const bob = h.client(b).client;
+    await live(alice);
+    await live(bob);
+    const conv = await alice.createDirect(b);
+    const id = conv.conversationId;
+    for (const text of ["one", "two", "three", "four"]) await alice.send(id, { text });
+    await waitFor(() => bob.conversation(id)?.lastSeq === 4);
+    expect(bob.conversation(id)?.unreadCount).toBe(4);
+    await bob.markRead(id, 2);
+    expect(bob.conversation(id)?.unreadCount).toBe(2);
+    await waitFor(() => bob.outbox().length === 0);
+    const raw = await h.raw(b);
+    await waitFor(async () => {
+      const server = (await raw.conversations.getConversation({ conversationId: id })).conversation;
+      return server?.unreadCount === bob.conversation(id)?.unreadCount && server?.myReadSeq === 2;
+    });
+    const rawAlice = await h.raw(a);
+    const serverAlice = (await rawAlice.conversations.getConversation({ conversationId: id })).conversation;
+    await waitFor(() => alice.conversation(id)?.unreadCount === serverAlice?.unreadCount);
+    expect(alice.conversation(id)?.unreadCount).toBe(0);
+  });
+
+  it("markRead coalesces offline into one item with the highest seq, then reaches the server", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a).client;
+    const bobT = h.client(b);
+    const bob = bobT.client;
+    await live(alice);
+    await live(bob);
+    const id = (await alice.createDirect(b)).conversationId;
+    for (const text of ["1", "2", "3"]) await alice.send(id, { text });
+    await waitFor(() => bob.conversation(id)?.lastSeq === 3);
+    bobT.net.setOnline(false);
+    await bob.markRead(id, 1);
+    await bob.markRead(id, 3);
+    await bob.markRead(id, 2);
+    const items = bob.outbox();
+    expect(items.map((i) => i.op)).toEqual([{ kind: "markRead", seq: 3 }]);
+    expect(bob.conversation(id)?.unreadCount).toBe(0);
+    bobT.net.setOnline(true);
+    await waitFor(() => bob.outbox().length === 0);
+    await waitFor(() => alice.receipts(id).find((r) => r.userId === b)?.readSeq === 3);
+  });
+});
+
+describe("conversations", () => {
+  it("group calls update the cache at once and the events that follow change nothing", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const c = uniqueUser("carol");
+    const alice = h.client(a).client;
+    const bob = h.client(b).client;
+    const carol = h.client(c).client;
+    await Promise.all([live(alice), live(bob), live(carol)]);
+    const group = await alice.createGroup({ title: "Team", memberIds: [b] });
+    const id = group.conversationId;
+    expect(alice.conversation(id)?.title).toBe("Team");
+    await waitFor(() => bob.conversation(id)?.title === "Team");
+    const renamed = await alice.rename(id, "Team 2");
+    expect(renamed.title).toBe("Team 2");
+    expect(alice.conversation(id)?.title).toBe("Team 2");
+    await waitFor(() => bob.conversation(id)?.title === "Team 2");
+    await alice.addMembers(id, [c]);
+    expect(
+      alice
+        .conversation(id)
+        ?.members.map((m) => m.userId)
+        .sort(),
+    ).toEqual([a, b, c].sort());
+    await waitFor(() => carol.conversation(id)?.title === "Team 2");
+    const removed: string[] = [];
+    carol.on("conversationRemoved", (e) => removed.push(e.conversationId));
+    await alice.removeMember(id, c);
+    await waitFor(() => carol.conversation(id) === undefined);
+    expect(removed).toEqual([id]);
+    await bob.leave(id);
+    expect(bob.conversation(id)).toBeUndefined();
+    await waitFor(() => alice.conversation(id)?.members.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(alice.conversation(id)?.title).toBe("Team 2");
+  });
+
+  it("online calls report the server's reason", async () => {
+    const alice = h.client(uniqueUser("alice")).client;
+    await live(alice);
+    const direct = await alice.createDirect(uniqueUser("bob"));
+    await expect(alice.rename(direct.conversationId, "nope")).rejects.toSatisfy((e) =>
+      isParleyError(e, "DIRECT_CONVERSATION"),
+    );
   });
 });

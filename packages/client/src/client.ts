@@ -342,6 +342,8 @@ class Client implements ParleyClient, Core {
     if (this.closed) throw closedError("connect");
     this.wanted = true;
     await this.loaded;
+    // Lets a leadership granted meanwhile (at once for a solo coordinator) take effect first.
+    await this.queue;
     if (this.closed) throw closedError("connect");
     if (!this.leader) return;
     this.fatalError = undefined;

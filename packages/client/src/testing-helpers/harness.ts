@@ -1,7 +1,8 @@
-import { createClient } from "@connectrpc/connect";
-import { ConversationService, MessageService } from "@parley/protocol";
+import type { Transport } from "@connectrpc/connect";
 import { createTestServer, type TestServer, type TestServerOptions, waitFor } from "@parley/testkit";
+import { createAuthTransport, createTokenCache } from "../auth.js";
 import { createParleyClient, type ParleyClient, type ParleyClientOptions } from "../client.js";
+import { createRpc, type Rpc } from "../core.js";
 import { createNetworkSwitch, type NetworkSwitch } from "../network-switch.js";
 import { createMemoryClientStore, createMemoryStorage, type MemoryStorage } from "../store/memory.js";
 
@@ -18,6 +19,8 @@ export type TestClientOptions = Partial<Omit<ParleyClientOptions, "transport" | 
   storage?: MemoryStorage;
   /** Reuse a network switch (e.g. to keep it offline across a restart). */
   net?: NetworkSwitch;
+  /** Wraps the client's transport (inside the network switch), e.g. to count calls. */
+  wrap?: (transport: Transport) => Transport;
 };
 
 /** A test server plus clients that are all closed at the end. */
@@ -25,10 +28,7 @@ export interface Harness {
   readonly server: TestServer;
   client(userId: string, options?: TestClientOptions): TestClient;
   /** A raw Connect client for user `userId`, to act as another app or check the server's view. */
-  raw(userId: string): Promise<{
-    conversations: ReturnType<typeof createClient<typeof ConversationService>>;
-    messages: ReturnType<typeof createClient<typeof MessageService>>;
-  }>;
+  raw(userId: string): Promise<Rpc>;
   close(): Promise<void>;
 }
 
@@ -49,40 +49,23 @@ export async function createHarness(options: TestServerOptions = {}): Promise<Ha
     client(userId, options = {}) {
       const storage = options.storage ?? createMemoryStorage();
       const net = options.net ?? createNetworkSwitch(server.transport);
+      const { wrap, ...rest } = options;
       const client = createParleyClient({
-        transport: net.transport,
+        transport: wrap ? wrap(net.transport) : net.transport,
         network: net.monitor,
         userId,
         token: () => server.token(userId),
         store: createMemoryClientStore({ storage }),
         reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
         deliveredDelayMs: 20,
-        ...options,
+        ...rest,
       });
       clients.push(client);
       return { client, net, storage, userId };
     },
     async raw(userId) {
-      const token = await server.token(userId);
-      const transport = server.transport;
-      const headers = { authorization: `Bearer ${token}` };
-      const wrap = <T extends object>(c: T): T => c;
-      return {
-        conversations: wrap(
-          createClient(ConversationService, {
-            unary: (m, s, t, h, i, c) =>
-              transport.unary(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
-            stream: (m, s, t, h, i, c) =>
-              transport.stream(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
-          }),
-        ),
-        messages: createClient(MessageService, {
-          unary: (m, s, t, h, i, c) =>
-            transport.unary(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
-          stream: (m, s, t, h, i, c) =>
-            transport.stream(m, s, t, { ...Object.fromEntries(new Headers(h)), ...headers }, i, c),
-        }),
-      };
+      const transport = createAuthTransport(server.transport, createTokenCache(await server.token(userId)));
+      return createRpc(transport);
     },
     async close() {
       await Promise.all(clients.map((c) => c.close()));

@@ -1,0 +1,161 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryClientStore } from "./store/memory.js";
+import { createHarness, type Harness, live, uniqueUser, waitFor } from "./testing-helpers/harness.js";
+
+let h: Harness;
+afterEach(async () => {
+  await h.close();
+});
+
+async function storedCursor(storage: Parameters<typeof createMemoryClientStore>[0]): Promise<string> {
+  const store = createMemoryClientStore(storage);
+  const { cursor } = await store.load();
+  await store.close();
+  return cursor;
+}
+
+describe("sync", () => {
+  it("the first connect loads a snapshot of existing conversations and messages", async () => {
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const raw = await h.raw(b);
+    const conv = (await raw.conversations.createDirect({ peerUserId: a })).conversation;
+    const id = conv?.conversationId ?? "";
+    for (let i = 1; i <= 25; i++)
+      await raw.messages.sendMessage({ conversationId: id, clientMsgId: `m${i}`, text: `m${i}` });
+    const alice = h.client(a).client;
+    let resyncs = 0;
+    alice.on("resync", () => resyncs++);
+    await live(alice);
+    expect(resyncs).toBe(1);
+    expect(alice.conversations().map((c) => c.conversationId)).toEqual([id]);
+    expect(alice.conversation(id)?.unreadCount).toBe(25);
+    const seqs = alice.messages(id).map((m) => m.message.seq);
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 6));
+  });
+
+  it("drops replayed events: resuming from an older cursor shows each message once and notifies nothing twice", async () => {
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a);
+    const bob = h.client(b).client;
+    await live(alice.client);
+    await live(bob);
+    const id = (await bob.createDirect(a)).conversationId;
+    await bob.send(id, { text: "one" });
+    await waitFor(() => alice.client.messages(id).length === 1);
+    const older = await storedCursor({ storage: alice.storage });
+    await bob.send(id, { text: "two" });
+    await bob.send(id, { text: "three" });
+    await waitFor(() => alice.client.messages(id).length === 3);
+    await waitFor(async () => (await storedCursor({ storage: alice.storage })) !== older);
+    await alice.client.close();
+    // Rewind the stored cursor: the server replays "two" and "three", which are already cached.
+    const store = createMemoryClientStore({ storage: alice.storage });
+    await store.write({ cursor: older });
+    await store.close();
+    const again = h.client(a, { storage: alice.storage }).client;
+    const created: number[] = [];
+    again.on("message", (e) => created.push(e.message.message.seq));
+    await live(again);
+    await bob.send(id, { text: "four" });
+    await waitFor(() => again.messages(id).length === 4);
+    expect(again.messages(id).map((m) => m.message.text)).toEqual(["one", "two", "three", "four"]);
+    expect(created.filter((seq) => seq === 2 || seq === 3)).toEqual([]);
+    expect(again.conversation(id)?.unreadCount).toBe(4);
+  });
+
+  it("RESYNC_REQUIRED rebuilds the cache from a snapshot and keeps pending sends, which are then sent", async () => {
+    h = await createHarness({ maxEventsPerUser: 5 });
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a);
+    const bob = h.client(b).client;
+    await live(alice.client);
+    await live(bob);
+    const id = (await alice.client.createDirect(b)).conversationId;
+    await waitFor(() => bob.conversation(id) !== undefined);
+    alice.net.setOnline(false);
+    await alice.client.send(id, { text: "written offline" });
+    for (let i = 1; i <= 12; i++) await bob.send(id, { text: `b${i}` });
+    await waitFor(() => bob.outbox().length === 0);
+    const states: string[] = [];
+    alice.client.on("state", (e) => states.push(e.state));
+    let resyncs = 0;
+    alice.client.on("resync", () => resyncs++);
+    alice.net.setOnline(true);
+    await waitFor(() => alice.client.outbox().length === 0);
+    expect(states).toContain("resyncing");
+    expect(resyncs).toBe(1);
+    const texts = alice.client.messages(id).map((m) => m.message.text);
+    expect(texts.at(-1)).toBe("written offline");
+    expect(texts.slice(-3)).toEqual(["b11", "b12", "written offline"]);
+    expect(alice.client.messages(id).at(-1)?.message.seq).toBe(13);
+    await waitFor(() => bob.messages(id).at(-1)?.message.text === "written offline");
+    expect(bob.messages(id).filter((m) => m.message.text === "written offline")).toHaveLength(1);
+  });
+
+  it("history reads the cache when it holds the page and the network otherwise, caching what it fetched", async () => {
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const raw = await h.raw(b);
+    const id = (await raw.conversations.createDirect({ peerUserId: a })).conversation?.conversationId ?? "";
+    for (let i = 1; i <= 30; i++)
+      await raw.messages.sendMessage({ conversationId: id, clientMsgId: `h${i}`, text: `h${i}` });
+    const alice = h.client(a, { snapshot: { messagesPerConversation: 10 } }).client;
+    await live(alice);
+    const seqs = (p: { messages: { seq: number }[] }) => p.messages.map((m) => m.seq);
+
+    const newest = await alice.history(id, { limit: 10 });
+    expect([newest.source, seqs(newest), newest.hasMoreBefore, newest.hasMoreAfter]).toEqual([
+      "cache",
+      [21, 22, 23, 24, 25, 26, 27, 28, 29, 30],
+      true,
+      false,
+    ]);
+    const older = await alice.history(id, { before: 21, limit: 10 });
+    expect([older.source, seqs(older)]).toEqual(["network", [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]]);
+    const olderAgain = await alice.history(id, { before: 21, limit: 10 });
+    expect([olderAgain.source, seqs(olderAgain), olderAgain.hasMoreBefore]).toEqual([
+      "cache",
+      seqs(older),
+      true,
+    ]);
+    const oldest = await alice.history(id, { before: 11, limit: 20 });
+    expect([oldest.source, seqs(oldest).length, oldest.hasMoreBefore]).toEqual(["network", 10, false]);
+    const start = await alice.history(id, { before: 11, limit: 20 });
+    expect([start.source, seqs(start)[0], start.hasMoreBefore]).toEqual(["cache", 1, false]);
+    const after = await alice.history(id, { after: 5, limit: 10 });
+    expect([after.source, seqs(after)]).toEqual(["cache", [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]]);
+    const around = await alice.history(id, { around: 15, limit: 5 });
+    expect([around.source, seqs(around)]).toEqual(["cache", [13, 14, 15, 16, 17]]);
+    // The fetched pages joined the in-memory window too.
+    expect(alice.messages(id).map((m) => m.message.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
+  it("fetches a conversation an event names that the cache does not have", async () => {
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const raw = await h.raw(b);
+    const id = (await raw.conversations.createDirect({ peerUserId: a })).conversation?.conversationId ?? "";
+    const alice = h.client(a);
+    await live(alice.client);
+    await waitFor(() => alice.client.conversation(id) !== undefined);
+    await alice.client.close();
+    // A cache that lost the conversation (e.g. it was beyond the snapshot's conversation limit).
+    const store = createMemoryClientStore({ storage: alice.storage });
+    await store.write({ deleteConversations: [id] });
+    await store.close();
+    const again = h.client(a, { storage: alice.storage }).client;
+    await live(again);
+    expect(again.conversations()).toEqual([]);
+    await raw.messages.sendMessage({ conversationId: id, clientMsgId: "late", text: "remember me?" });
+    await waitFor(() => again.conversation(id)?.lastMessage?.text === "remember me?");
+    expect(again.conversation(id)?.unreadCount).toBe(1);
+    expect(again.messages(id).map((m) => m.message.text)).toEqual(["remember me?"]);
+  });
+});
