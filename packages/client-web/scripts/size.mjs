@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 // Measures what @parley/client-web costs an app: bundles its public entry the way
 // an app bundler would (browser platform, minified, tree-shaken, every dependency
@@ -10,6 +11,7 @@ import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
 const pkgDir = fileURLToPath(new URL("..", import.meta.url));
+const repoDir = fileURLToPath(new URL("../../..", import.meta.url));
 const entry = fileURLToPath(new URL("../src/index.ts", import.meta.url));
 
 const result = await build({
@@ -34,18 +36,18 @@ const gz = gzipSync(code, { level: 9 }).byteLength;
 
 /** Which part of the stack an input file belongs to. */
 function groupOf(path) {
-  const p = path.replaceAll("\\", "/");
+  const p = resolve(pkgDir, path).replaceAll("\\", "/");
   const nm = p.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/);
   if (nm) {
     const [, name, rest] = nm;
     if (name === "@bufbuild/protobuf" && /(^|\/)wkt\//.test(rest))
-      return "@bufbuild/protobuf (well-known types)";
+      return "@bufbuild/protobuf (descriptor.proto, well-known types)";
     if (name === "@bufbuild/protobuf") return "@bufbuild/protobuf (runtime)";
     return name;
   }
   if (p.includes("packages/protocol/src/gen/")) return "@parley/protocol (generated descriptors)";
   const ws = p.match(/packages\/([^/]+)\/src\//);
-  if (ws) return `@parley/${ws[1]}`;
+  if (ws) return `@parley/${ws[1]}${ws[1] === "protocol" ? " (helpers)" : ""}`;
   return p;
 }
 
@@ -56,7 +58,10 @@ for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
   if (!bytesInOutput) continue;
   const group = groupOf(path);
   groups.set(group, (groups.get(group) ?? 0) + bytesInOutput);
-  files.push({ path: path.replace(/^.*node_modules\//, ""), bytes: bytesInOutput });
+  const shown = resolve(pkgDir, path)
+    .replace(/^.*node_modules\//, "")
+    .replace(repoDir, "");
+  files.push({ path: shown, bytes: bytesInOutput });
 }
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;

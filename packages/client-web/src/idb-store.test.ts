@@ -158,6 +158,21 @@ describe("createIndexedDbClientStore in Chromium", () => {
     expect(error).toMatch(/^unable to open the store ".*"; the database was upgraded by a newer version/);
   });
 
+  it("forgets everything once deleted (sign-out)", async () => {
+    const name = freshName();
+    const after = await page.evaluate(async (db) => {
+      window.parley.openStore("s", db);
+      const store = window.parley.store("s");
+      await store.write({ cursor: "c", meta: { deviceId: "d1" } });
+      await store.close();
+      await window.parley.deleteStore(db);
+      window.parley.openStore("s", db);
+      const state = await window.parley.store("s").load();
+      return { cursor: state.cursor, meta: state.meta };
+    }, name);
+    expect(after).toEqual({ cursor: "", meta: {} });
+  });
+
   it("refuses a message without a key before writing anything", async () => {
     const name = freshName();
     const result = await page.evaluate(async (db) => {

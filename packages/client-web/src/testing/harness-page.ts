@@ -8,7 +8,12 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ClientLogger, ClientStore, ParleyClient, TabCoordinator } from "@parley/client";
 import { runClientStoreCase } from "@parley/client/testing";
 import { ConversationSchema, MessageSchema } from "@parley/protocol";
-import { createIndexedDbClientStore, createParleyWebClient, createWebLocksCoordinator } from "../index.js";
+import {
+  createIndexedDbClientStore,
+  createParleyWebClient,
+  createWebLocksCoordinator,
+  deleteIndexedDbClientStore,
+} from "../index.js";
 
 /** Protobuf helpers for building messages inside `page.evaluate`. */
 const proto = { create, timestampFromMs, ConversationSchema, MessageSchema };
@@ -48,6 +53,8 @@ export interface HarnessApi {
   openStore(handle: string, databaseName: string): void;
   /** The store opened under `handle`. */
   store(handle: string): ClientStore;
+  /** `deleteIndexedDbClientStore(databaseName)`. */
+  deleteStore(databaseName: string): Promise<void>;
   /**
    * Creates `createParleyWebClient` for this page's origin under `handle` and waits
    * until its store is loaded. Fast reconnects, console logging.
@@ -114,6 +121,7 @@ const api: HarnessApi = {
       open: async () => createIndexedDbClientStore({ name: databaseName, logger: console }),
     });
   },
+  deleteStore: (databaseName) => deleteIndexedDbClientStore(databaseName),
   openStore(handle, databaseName) {
     stores.set(handle, createIndexedDbClientStore({ name: databaseName, logger: console }));
   },
