@@ -41,6 +41,22 @@ describe("connection", () => {
     expect(second.client.deviceId).toBe(id);
   });
 
+  it("does not show or send another user's data found in its store", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a);
+    await live(alice.client);
+    const id = (await alice.client.createDirect(uniqueUser("carol"))).conversationId;
+    alice.net.setOnline(false);
+    await alice.client.send(id, { text: "alice's draft" });
+    await alice.client.close();
+    const bob = h.client(b, { storage: alice.storage, autoConnect: false }).client;
+    await bob.ready();
+    expect(bob.conversations()).toEqual([]);
+    expect(bob.outbox()).toEqual([]);
+    expect(bob.messages(id)).toEqual([]);
+  });
+
   it("with autoConnect false stays idle until connect()", async () => {
     const alice = h.client(uniqueUser("alice"), { autoConnect: false }).client;
     await alice.ready();

@@ -1,6 +1,6 @@
 import type { Transport } from "@connectrpc/connect";
 import { type Conversation, type Presence, ulid } from "@parley/protocol";
-import { createAuthTransport, createTokenCache, type TokenSource } from "./auth.js";
+import { createAuthTransport, createTokenCache, type TokenCache, type TokenSource } from "./auth.js";
 import { backoffDelay, interruptibleSleep } from "./backoff.js";
 import type { ConnectionState } from "./connection-state.js";
 import { createSoloCoordinator, type TabCoordinator } from "./coordinator.js";
@@ -254,8 +254,13 @@ class Client implements ParleyClient, Core {
   private closing: Promise<void> | undefined;
   private storeClosed = false;
   private buffered: TabMessage[] | undefined = [];
+  /** Counts message and conversation writes; with `written`, tells online answers from staler state. */
   private clock = 0;
+  /** Key → clock of its last write, oldest first; only kept while some mark is taken. */
   private readonly written = new Map<string, number>();
+  /** Marks taken and not yet released, with how many times each. */
+  private readonly marks = new Map<number, number>();
+  private readonly tokens: TokenCache;
   private readonly messageViews = new Map<string, LocalMessage[]>();
   private conversationList: Conversation[] | undefined;
   private readonly liveWaiters = new Set<() => void>();
@@ -268,7 +273,8 @@ class Client implements ParleyClient, Core {
     this.network = init.network ?? alwaysOnline;
     this.store = init.store ?? createMemoryClientStore();
     this.coordinator = init.coordinator ?? createSoloCoordinator();
-    this.rpc = createRpc(createAuthTransport(init.transport, createTokenCache(init.token)));
+    this.tokens = createTokenCache(init.token);
+    this.rpc = createRpc(createAuthTransport(init.transport, this.tokens));
     this.wanted = init.autoConnect ?? true;
     this.syncEngine = new SyncEngine(this);
     this.sender = new OutboxSender(this);
@@ -310,11 +316,24 @@ class Client implements ParleyClient, Core {
 
   private async load(): Promise<void> {
     await this.loadFromStore();
-    const meta = this.data.meta.get("deviceId");
-    this.device = this.init.deviceId ?? meta ?? `d${ulid()}`;
-    if (meta !== this.device) {
-      await this.store.write({ meta: { deviceId: this.device } });
-      this.data.meta.set("deviceId", this.device);
+    const meta: Record<string, string> = {};
+    const owner = this.data.meta.get("userId");
+    let batch: StoreBatch = {};
+    if (owner !== undefined && owner !== this.me) {
+      // The store holds another user's data: it is not shown, and not sent as this user.
+      this.logger.warn("the store belongs to another user; starting over", { owner });
+      batch = { reset: true, deleteOutbox: [...this.data.outbox.keys()] };
+      this.data.meta.delete("deviceId");
+    }
+    if (owner !== this.me) meta.userId = this.me;
+    const stored = this.data.meta.get("deviceId");
+    this.device = this.init.deviceId ?? stored ?? `d${ulid()}`;
+    if (stored !== this.device) meta.deviceId = this.device;
+    if (Object.keys(meta).length > 0) batch = { ...batch, meta };
+    if (!isEmptyBatch(batch)) {
+      await this.store.write(batch);
+      applyBatch(this.data, batch);
+      this.invalidateAll();
     }
     this.loadDone = true;
     const buffered = this.buffered ?? [];
@@ -518,10 +537,31 @@ class Client implements ParleyClient, Core {
     }
   }
 
+  /** Records writes for {@link Client.writtenSince}, keeping only what a taken mark can ask about. */
+  private recordWrites(changes: StateChanges): void {
+    const keys = [
+      ...changes.messages.map((m) => messageKey(m.conversationId, m.seq)),
+      ...changes.conversations.map((c) => c.next.conversationId),
+      ...changes.removedConversations,
+    ];
+    if (this.marks.size === 0) {
+      this.written.clear();
+      this.clock += keys.length;
+      return;
+    }
+    for (const key of keys) {
+      this.written.delete(key);
+      this.written.set(key, ++this.clock);
+    }
+    const oldest = Math.min(...this.marks.keys());
+    for (const [key, clock] of this.written) {
+      if (clock > oldest) break;
+      this.written.delete(key);
+    }
+  }
+
   private changed(changes: StateChanges): void {
-    for (const m of changes.messages) this.written.set(messageKey(m.conversationId, m.seq), ++this.clock);
-    for (const c of changes.conversations) this.written.set(c.next.conversationId, ++this.clock);
-    for (const id of changes.removedConversations) this.written.set(id, ++this.clock);
+    this.recordWrites(changes);
     if (changes.reset) this.invalidateAll();
     else {
       for (const id of changes.touched) this.messageViews.delete(id);
@@ -625,7 +665,19 @@ class Client implements ParleyClient, Core {
   }
 
   mark(): number {
-    return this.clock;
+    const mark = this.clock;
+    this.marks.set(mark, (this.marks.get(mark) ?? 0) + 1);
+    return mark;
+  }
+
+  release(mark: number): void {
+    const count = this.marks.get(mark) ?? 0;
+    if (count <= 1) this.marks.delete(mark);
+    else this.marks.set(mark, count - 1);
+  }
+
+  async refreshToken(): Promise<void> {
+    await this.tokens.refresh();
   }
 
   writtenSince(key: string, mark: number): boolean {
@@ -741,6 +793,19 @@ class Client implements ParleyClient, Core {
       }
     }
     const mark = this.mark();
+    try {
+      return await this.historyFromNetwork(conversationId, query, limit, mark);
+    } finally {
+      this.release(mark);
+    }
+  }
+
+  private async historyFromNetwork(
+    conversationId: string,
+    query: HistoryQuery,
+    limit: number,
+    mark: number,
+  ): Promise<HistoryPage> {
     let anchor: { case: "beforeSeq" | "afterSeq" | "aroundSeq"; value: number } | undefined;
     if (query.before !== undefined) anchor = { case: "beforeSeq", value: query.before };
     else if (query.after !== undefined) anchor = { case: "afterSeq", value: query.after };

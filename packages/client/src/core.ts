@@ -66,10 +66,17 @@ export interface Core {
   setConnectionState(state: ConnectionState, error?: ParleyError): void;
   /** Resolves once the connection is live; rejects when `signal` aborts. */
   whenLive(signal: AbortSignal): Promise<void>;
-  /** A counter that grows with every message or conversation written; see {@link Core.writtenSince}. */
+  /**
+   * Remembers the current write counter before an online call whose answer will
+   * be cached; see {@link Core.writtenSince}. Every mark must be released.
+   */
   mark(): number;
+  /** Forgets a mark taken with {@link Core.mark}. */
+  release(mark: number): void;
   /** True when the message (`conversationId/seq`) or conversation (`conversationId`) was written after `mark`. */
   writtenSince(key: string, mark: number): boolean;
+  /** Asks the token provider for a fresh token (before each connection attempt). */
+  refreshToken(): Promise<void>;
   /** Stops connecting for good (bad token, wrong user): state closed with `error`. */
   fatal(error: ParleyError): void;
   /** Emits a non-fatal `error` event. */

@@ -130,6 +130,7 @@ export class OutboxSender {
         if (seq instanceof ParleyError) throw seq;
         answer = await this.call(item, seq, signal);
       } catch (err) {
+        core.release(mark);
         if (signal.aborted) return;
         const error = toParleyError(err, `send outbox item ${item.id}`);
         if (FATAL.has(error.reason)) {
@@ -166,7 +167,11 @@ export class OutboxSender {
         continue;
       }
       attempt = 0;
-      await core.commit((state) => this.answered(state, item, answer, mark));
+      try {
+        await core.commit((state) => this.answered(state, item, answer, mark));
+      } finally {
+        core.release(mark);
+      }
     }
   }
 

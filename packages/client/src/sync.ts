@@ -193,6 +193,7 @@ export class SyncEngine {
       }
       if (core.connectionState() !== "resyncing") core.setConnectionState("connecting");
       try {
+        await core.refreshToken();
         await this.checkUser(signal);
         if (core.data.cursor === "") await this.snapshot(signal);
         await this.subscribe(signal);
