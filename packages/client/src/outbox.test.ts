@@ -1,3 +1,4 @@
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ulid } from "@parley/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMemoryClientStore } from "./store/memory.js";
@@ -196,6 +197,42 @@ describe("outbox", () => {
     expect(mine?.message.seq).toBe(1);
     expect(mine?.message.text).toBe("final");
     expect(mine?.message.reactions.map((r) => r.emoji)).toEqual(["👍"]);
+  });
+
+  it("an edit queued behind a send still finds its message after a restart, long after the send was answered", async () => {
+    const { a, alice, bob, id } = await pair();
+    await alice.client.close();
+    // A device whose edits cannot get through (e.g. a proxy dropping them) while sends do.
+    const flaky = h.client(a, {
+      storage: alice.storage,
+      wrap: (transport: Transport): Transport => ({
+        unary: (method, ...rest) =>
+          method.name === "EditMessage"
+            ? Promise.reject(new ConnectError("proxy error", Code.Unavailable))
+            : transport.unary(method, ...rest),
+        stream: (...args) => transport.stream(...args),
+      }),
+    });
+    await live(flaky.client);
+    const sent = await flaky.client.send(id, { text: "frist" });
+    await flaky.client.edit(sent.message, "first");
+    await waitFor(() => flaky.client.outbox().length === 1 && (flaky.client.outbox()[0]?.attempts ?? 0) >= 1);
+    for (let i = 0; i < 25; i++) await bob.client.send(id, { text: `b${i}` });
+    await waitFor(() => flaky.client.conversation(id)?.lastSeq === 26);
+    await flaky.client.close();
+    // After the restart only the newest messages are in memory; the edit's target is not among them.
+    const again = h.client(a, { storage: alice.storage });
+    await again.client.ready();
+    expect(again.client.outbox().map((i) => i.op.kind)).toEqual(["edit"]);
+    expect(again.client.messages(id).some((m) => m.message.seq === 1)).toBe(false);
+    await waitFor(() => again.client.outbox().length === 0);
+    const raw = await h.raw(a);
+    const page = await raw.messages.getHistory({
+      conversationId: id,
+      anchor: { case: "aroundSeq", value: 1 },
+      limit: 1,
+    });
+    expect(page.messages[0]?.text).toBe("first");
   });
 
   it("edits of a send that failed fail with TARGET_FAILED", async () => {
