@@ -95,22 +95,30 @@ export class OutboxSender {
     }
   }
 
-  private spawn(conversationId: string): void {
+  private spawn(conversationId: string, attempt = 0): void {
     const signal = this.controller.signal;
     let worker: Promise<void> | undefined;
     worker = (async () => {
       await null;
+      let failed = false;
       try {
         await this.work(conversationId, signal);
       } catch (err) {
+        // Not an answer from the server (those are handled in work()): e.g. the store failed.
+        failed = true;
         if (!signal.aborted) this.core.reportError(toParleyError(err, "send the outbox"));
       } finally {
         if (this.workers.get(conversationId) === worker) this.workers.delete(conversationId);
       }
-      // Items may have arrived after the last look; the finally above ran synchronously with it.
-      if (!signal.aborted && nextItem(this.core.data, conversationId) && !this.workers.has(conversationId)) {
+      if (signal.aborted || !nextItem(this.core.data, conversationId) || this.workers.has(conversationId)) return;
+      if (!failed) {
+        // Items arrived after the worker's last look (the finally above ran synchronously with it).
         this.spawn(conversationId);
+        return;
       }
+      const sleep = interruptibleSleep(backoffDelay(this.core.options.reconnect, attempt), signal);
+      await sleep.promise;
+      if (!signal.aborted && !this.workers.has(conversationId)) this.spawn(conversationId, attempt + 1);
     })();
     this.workers.set(conversationId, worker);
   }
