@@ -1,1 +1,8 @@
-export {};
+/**
+ * `@parley/client-node`: Parley's client SDK for Node, for bots and services: a
+ * connect-node preset of `@parley/client` and a durable file-backed store.
+ *
+ * @packageDocumentation
+ */
+
+export { createFileClientStore, type FileClientStoreOptions } from "./file-store.js";
