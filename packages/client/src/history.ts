@@ -24,8 +24,9 @@ export interface HistoryPage {
   readonly source: "cache" | "network";
 }
 
-/** Default and maximum page size. */
+/** Page size when the query gives none. */
 export const HISTORY_DEFAULT_LIMIT = 50;
+/** Largest page size (larger limits are lowered to it). */
 export const HISTORY_MAX_LIMIT = 200;
 
 function contiguous(messages: readonly Message[]): boolean {

@@ -110,7 +110,8 @@ export class OutboxSender {
       } finally {
         if (this.workers.get(conversationId) === worker) this.workers.delete(conversationId);
       }
-      if (signal.aborted || !nextItem(this.core.data, conversationId) || this.workers.has(conversationId)) return;
+      if (signal.aborted || !nextItem(this.core.data, conversationId) || this.workers.has(conversationId))
+        return;
       if (!failed) {
         // Items arrived after the worker's last look (the finally above ran synchronously with it).
         this.spawn(conversationId);
