@@ -23,7 +23,7 @@ async function freshDir(): Promise<string> {
 }
 
 async function openStore(options: FileClientStoreOptions): Promise<ClientStore> {
-  const store = await createFileClientStore(options);
+  const store = createFileClientStore(options);
   opened.push(store);
   return store;
 }
@@ -129,12 +129,13 @@ describe("file client store", () => {
     const lines = (await readFile(journal, "utf8")).split("\n");
     lines[1] = "{ not json";
     await writeFile(journal, lines.join("\n"));
-    await expect(createFileClientStore({ dir })).rejects.toThrow(
+    const damaged = await openStore({ dir });
+    await expect(damaged.load()).rejects.toThrow(
       /unable to open the file client store in .*; journal\.jsonl line 2 is damaged/,
     );
-    // The failed open released its lock.
+    // The failed open released its lock, and the next call tries again.
     await writeFile(journal, "");
-    await openStore({ dir });
+    expect((await damaged.load()).cursor).toBe("");
   });
 
   it("compacts the journal into the snapshot and keeps everything", async () => {
@@ -167,6 +168,7 @@ describe("file client store", () => {
 
     // Compaction on open (compactBytes 0), then put the old journal back as if emptying it never reached the disk.
     const compacting = await openStore({ dir, compactBytes: 0 });
+    expect((await compacting.load()).cursor).toBe("cursor-3");
     await compacting.close();
     expect((await stat(journal)).size).toBe(0);
     await copyFile(`${journal}.before`, journal);
@@ -187,11 +189,11 @@ describe("file client store", () => {
     const dir = await freshDir();
     const first = await openStore({ dir });
     await first.write({ cursor: "c1" });
-    await expect(createFileClientStore({ dir })).rejects.toThrow(
+    const second = await openStore({ dir });
+    await expect(second.load()).rejects.toThrow(
       `unable to open the file client store in ${dir}; it is already open in this process (pid ${process.pid})`,
     );
     await first.close();
-    const second = await openStore({ dir });
     expect((await second.load()).cursor).toBe("c1");
   });
 
@@ -199,7 +201,7 @@ describe("file client store", () => {
     const dir = await freshDir();
     const other = process.ppid; // alive: it started this test process
     await writeFile(join(dir, "lock"), `${JSON.stringify({ pid: other, hostname: hostname() })}\n`);
-    await expect(createFileClientStore({ dir })).rejects.toThrow(`it is in use by process ${other}`);
+    await expect(createFileClientStore({ dir }).load()).rejects.toThrow(`it is in use by process ${other}`);
   });
 
   it("takes over a lock left by a process that has exited", async () => {

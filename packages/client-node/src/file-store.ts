@@ -92,18 +92,65 @@ interface QueuedWrite {
  * process id keeps a second process (or a second handle in this process) out;
  * a lock left by a process that no longer runs is taken over.
  *
+ * The folder is opened on the first call (like an IndexedDB store), so a folder
+ * in use or damaged makes that call fail (usually the client's `load()`, seen as
+ * `client.ready()` rejecting); the next call tries again.
+ *
  * @example
  * ```ts
- * const store = await createFileClientStore({ dir: "./data/bot-alice" });
+ * const store = createFileClientStore({ dir: "./data/bot-alice" });
  * const client = createParleyClient({ transport, userId: "alice", token, store });
+ * await client.ready(); // rejects if another process has the folder open
  * ```
  */
-export async function createFileClientStore(options: FileClientStoreOptions): Promise<ClientStore> {
+export function createFileClientStore(options: FileClientStoreOptions): ClientStore {
+  if (typeof options?.dir !== "string" || options.dir === "") {
+    throw new TypeError("unable to create the file client store; dir must be a folder path");
+  }
   const dir = resolve(options.dir);
   const fsync = options.fsync ?? true;
   const compactBytes = options.compactBytes ?? 4 * 1024 * 1024;
-  if (!(compactBytes >= 0)) throw new RangeError("compactBytes must be 0 or more");
+  if (!(compactBytes >= 0)) {
+    throw new RangeError("unable to create the file client store; compactBytes must be 0 or more");
+  }
+  let opening: Promise<FileStore> | undefined;
+  let closed = false;
 
+  const opened = (operation: string): Promise<FileStore> => {
+    if (closed) return Promise.reject(new Error(`unable to ${operation}; the file client store is closed`));
+    if (!opening) {
+      const attempt = openFolder(dir, fsync, compactBytes);
+      opening = attempt;
+      // A failed open is tried again by the next call.
+      attempt.catch(() => {
+        if (opening === attempt) opening = undefined;
+      });
+    }
+    return opening;
+  };
+
+  return {
+    async load() {
+      return (await opened("load the client store")).load();
+    },
+    async write(batch) {
+      // Checked and encoded now: later changes to `batch` by the caller do not matter.
+      const encoded = encodeBatch(batch);
+      return (await opened("write to the client store")).writeEncoded(encoded);
+    },
+    async messages(conversationId, query) {
+      return (await opened("read messages from the client store")).messages(conversationId, query);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const store = await opening?.catch(() => undefined);
+      await store?.close();
+    },
+  };
+}
+
+async function openFolder(dir: string, fsync: boolean, compactBytes: number): Promise<FileStore> {
   await mkdir(dir, { recursive: true });
   await acquireLock(dir);
   let journal: FileHandle | undefined;
@@ -178,9 +225,13 @@ class FileStore implements ClientStore {
   }
 
   write(batch: StoreBatch): Promise<void> {
+    return this.writeEncoded(encodeBatch(batch));
+  }
+
+  /** Queues a batch checked and encoded by {@link encodeBatch}; resolves once it is on disk. */
+  writeEncoded(encoded: EncodedBatch): Promise<void> {
     return new Promise<void>((resolvePromise, rejectPromise) => {
       this.ensureUsable("write to the client store");
-      const encoded = encodeBatch(batch);
       this.queue.push({
         encoded,
         body: JSON.stringify(encoded),
