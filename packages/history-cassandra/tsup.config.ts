@@ -1,0 +1,3 @@
+import { parleyTsup } from "../../tsup.config.base.js";
+
+export default parleyTsup();
