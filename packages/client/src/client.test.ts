@@ -1,3 +1,4 @@
+import type { Transport } from "@connectrpc/connect";
 import { mintToken } from "@parley/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isParleyError, type ParleyError } from "./errors.js";
@@ -91,6 +92,54 @@ describe("connection", () => {
     const seen = steps(states);
     expect(seen.slice(0, 4)).toEqual(["connecting", "live", "offline", "connecting"]);
     expect(seen.at(-1)).toBe("live");
+  });
+
+  it("reconnects when the stream goes silent (a connection that died without an error)", async () => {
+    const h2 = await createHarness({ streamHeartbeatMs: 50 });
+    try {
+      const a = uniqueUser("alice");
+      const b = uniqueUser("bob");
+      // Stalls the current Subscribe stream on demand: nothing arrives, nothing fails.
+      let stall: (() => void) | undefined;
+      let subscribes = 0;
+      const stalling = (transport: Transport): Transport => ({
+        unary: (...args) => transport.unary(...args),
+        async stream(method, signal, ...rest) {
+          const res = await transport.stream(method, signal, ...rest);
+          if (method.name !== "Subscribe") return res;
+          subscribes += 1;
+          let stalled = false;
+          stall = () => {
+            stalled = true;
+          };
+          const inner = res.message;
+          return {
+            ...res,
+            message: (async function* () {
+              for await (const m of inner) {
+                if (stalled) await new Promise((_, reject) => signal?.addEventListener("abort", reject));
+                yield m;
+              }
+            })(),
+          };
+        },
+      });
+      const alice = h2.client(a, { wrap: stalling, heartbeatTimeoutMs: 400 }).client;
+      const bob = h2.client(b).client;
+      await live(alice);
+      await live(bob);
+      const id = (await bob.createDirect(a)).conversationId;
+      await waitFor(() => alice.conversation(id) !== undefined);
+      const states: string[] = [];
+      alice.on("state", (e) => states.push(e.state));
+      stall?.();
+      await bob.send(id, { text: "are you there?" });
+      await waitFor(() => alice.messages(id).length === 1);
+      expect(subscribes).toBe(2);
+      expect(states.slice(0, 2)).toEqual(["offline", "connecting"]);
+    } finally {
+      await h2.close();
+    }
   });
 
   it("closes with TOKEN_INVALID instead of retrying when the token is bad", async () => {

@@ -83,6 +83,13 @@ export interface ParleyClientOptions {
   };
   /** Connect as soon as the client is the leader. @defaultValue true */
   autoConnect?: boolean;
+  /**
+   * Reconnect when the sync stream brings nothing (not even a heartbeat) for this
+   * long, in ms: a connection that died silently is noticed. Keep it above the
+   * server's heartbeat interval (25 s on the reference server). 0 turns it off.
+   * @defaultValue 60000
+   */
+  heartbeatTimeoutMs?: number;
 }
 
 /** Names a message: by seq, or by the client id of a send that has no seq yet. A `LocalMessage.message` fits. */
@@ -203,6 +210,7 @@ function resolveOptions(options: ParleyClientOptions): ResolvedOptions {
     deliveredDelayMs: options.deliveredDelayMs ?? 500,
     messagesPerConversation: options.snapshot?.messagesPerConversation ?? 20,
     conversationLimit: options.snapshot?.conversationLimit ?? 200,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 60_000,
   };
 }
 

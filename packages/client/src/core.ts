@@ -40,6 +40,7 @@ export interface ResolvedOptions {
   readonly deliveredDelayMs: number;
   readonly messagesPerConversation: number;
   readonly conversationLimit: number;
+  readonly heartbeatTimeoutMs: number;
 }
 
 /**

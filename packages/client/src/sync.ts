@@ -285,13 +285,27 @@ export class SyncEngine {
     this.streamAbort = streamAbort;
     const onAbort = () => streamAbort.abort();
     signal.addEventListener("abort", onAbort, { once: true });
+    // Anything from the server (heartbeats included) proves the connection alive.
+    let silent = false;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const timeoutMs = core.options.heartbeatTimeoutMs;
+    const feed = () => {
+      if (timeoutMs <= 0) return;
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        silent = true;
+        streamAbort.abort();
+      }, timeoutMs);
+    };
     try {
+      feed();
       const stream = core.rpc.sync.subscribe(
         { cursor: core.data.cursor, deviceId: core.currentDeviceId() },
         { signal: streamAbort.signal },
       );
       for await (const res of stream) {
         if (signal.aborted) return;
+        feed();
         const kind = res.kind;
         switch (kind.case) {
           case "event":
@@ -313,7 +327,15 @@ export class SyncEngine {
             break;
         }
       }
+    } catch (err) {
+      if (silent && !signal.aborted) {
+        throw new ParleyError("NETWORK", `unable to sync; nothing arrived for ${timeoutMs} ms`, {
+          cause: err,
+        });
+      }
+      throw err;
     } finally {
+      if (watchdog) clearTimeout(watchdog);
       signal.removeEventListener("abort", onAbort);
       if (this.streamAbort === streamAbort) this.streamAbort = undefined;
     }
