@@ -4,8 +4,10 @@
 #   bash scripts/parley.sh start [args...]   run the reference server from source
 #                                            (PARLEY_* environment variables pass through)
 #   bash scripts/parley.sh test [vitest args...]
-#                                            generated code, lint, typecheck, tests; ends with
-#                                            one line "N passed, N failed, N skipped"
+#                                            generated code, lint, typecheck, tests (unit, real
+#                                            server, Chromium; then Kafka, Cassandra and Redis,
+#                                            started by scripts/services.sh), the SDK's bundle
+#                                            size; ends with one line "N passed, N failed, N skipped"
 #
 # Both first make sure a Node >= 22.12 is on PATH and dependencies are installed.
 set -euo pipefail
@@ -37,10 +39,11 @@ run_start() {
 }
 
 run_test() {
-  local failed=() json
-  json="$(mktemp "${TMPDIR:-/tmp}/parley-vitest.XXXXXX")"
-  # shellcheck disable=SC2064 # expand now: $json is local
-  trap "rm -f '$json'" EXIT
+  local failed=() reports=() unit_json services_json
+  unit_json="$(mktemp "${TMPDIR:-/tmp}/parley-vitest.XXXXXX")"
+  services_json="$(mktemp "${TMPDIR:-/tmp}/parley-vitest-services.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: the paths are local
+  trap "rm -f '$unit_json' '$services_json'" EXIT
 
   step() {
     local name=$1
@@ -56,26 +59,49 @@ run_test() {
   step "check generated code" bash scripts/check-generated.sh
   step "biome ci" npx biome ci .
   step "typecheck" npx turbo run typecheck --continue
-  step "vitest" npx vitest run --reporter=default --reporter=json --outputFile="$json" "$@"
+  step "chromium" bash scripts/ensure-chromium.sh
+  step "vitest" npx vitest run --reporter=default --reporter=json --outputFile="$unit_json" "$@"
+  reports+=("$unit_json")
 
-  # One summary line from Vitest's JSON report; fails when no test ran.
+  # Tests against real Kafka, Cassandra and Redis (*.integration.test.ts), started
+  # here without Docker (scripts/services.sh; idempotent, downloads cached).
+  if [ "${PARLEY_SKIP_SERVICES:-}" = "1" ]; then
+    echo
+    echo "==> real services: not run (PARLEY_SKIP_SERVICES=1); the summary below leaves them out"
+  else
+    step "start Kafka, Cassandra, Redis" bash scripts/services.sh start all
+    eval "$(bash scripts/services.sh env)"
+    step "vitest (real services)" npx vitest run --config vitest.integration.config.ts --passWithNoTests \
+      --reporter=default --reporter=json --outputFile="$services_json" "$@"
+    reports+=("$services_json")
+    if [ "${CI:-}" = "true" ]; then
+      step "stop services" bash scripts/services.sh stop all
+    else
+      echo "(services left running for the next run; stop them with: npm run services:stop)"
+    fi
+  fi
+
+  step "bundle size" node packages/client-web/scripts/size.mjs
+
+  # One summary line from Vitest's JSON reports; fails when no test ran.
   local summary
   if ! summary="$(
     node -e '
       const fs = require("node:fs");
-      let r;
-      try {
-        r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-      } catch {
-        r = {};
+      let passed = 0, failed = 0, skipped = 0;
+      for (const file of process.argv.slice(1)) {
+        let r = {};
+        try {
+          r = JSON.parse(fs.readFileSync(file, "utf8"));
+        } catch {}
+        const n = (k) => Number(r[k] ?? 0);
+        passed += n("numPassedTests");
+        failed += n("numFailedTests");
+        skipped += n("numPendingTests") + n("numTodoTests");
       }
-      const n = (k) => Number(r[k] ?? 0);
-      const passed = n("numPassedTests");
-      const failed = n("numFailedTests");
-      const skipped = n("numPendingTests") + n("numTodoTests");
       console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
       process.exit(passed + failed === 0 ? 1 : 0);
-    ' "$json"
+    ' "${reports[@]}"
   )"; then
     failed+=("no tests ran")
   fi
