@@ -6,3 +6,4 @@
  */
 
 export { createFileClientStore, type FileClientStoreOptions } from "./file-store.js";
+export { createParleyNodeClient, type ParleyNodeClientOptions } from "./node-client.js";
