@@ -1,5 +1,15 @@
 import { spawn } from "node:child_process";
-import { appendFile, copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  copyFile,
+  mkdtemp,
+  readFile,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +27,7 @@ const dirs: string[] = [];
 const opened: ClientStore[] = [];
 
 async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "parley-file-store-"));
+  const dir = await realpath(await mkdtemp(join(tmpdir(), "parley-file-store-")));
   dirs.push(dir);
   return dir;
 }
@@ -195,6 +205,17 @@ describe("file client store", () => {
     );
     await first.close();
     expect((await second.load()).cursor).toBe("c1");
+  });
+
+  it("refuses a second open through another path to the same folder", async () => {
+    const dir = await freshDir();
+    const alias = join(await freshDir(), "alias");
+    await symlink(dir, alias);
+    const first = await openStore({ dir });
+    await first.write({ cursor: "c1" });
+    await expect((await openStore({ dir: alias })).load()).rejects.toThrow(
+      "it is already open in this process",
+    );
   });
 
   it("refuses a folder locked by another running process, naming it", async () => {

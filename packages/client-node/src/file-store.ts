@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type FileHandle, link, mkdir, open, readFile, rename, rm, unlink } from "node:fs/promises";
+import { type FileHandle, link, mkdir, open, readFile, realpath, rename, rm, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -150,8 +150,10 @@ export function createFileClientStore(options: FileClientStoreOptions): ClientSt
   };
 }
 
-async function openFolder(dir: string, fsync: boolean, compactBytes: number): Promise<FileStore> {
-  await mkdir(dir, { recursive: true });
+async function openFolder(path: string, fsync: boolean, compactBytes: number): Promise<FileStore> {
+  await mkdir(path, { recursive: true });
+  // One name per folder, so two paths to it (a symlink) cannot both hold it in this process.
+  const dir = await realpath(path);
   await acquireLock(dir);
   let journal: FileHandle | undefined;
   try {
