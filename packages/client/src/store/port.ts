@@ -71,7 +71,12 @@ export interface StoredState {
   readonly meta: Readonly<Record<string, string>>;
 }
 
-/** A set of changes a store applies all together or not at all. */
+/**
+ * A set of changes a store applies all together or not at all, in this order:
+ * reset, cursor, deleteConversations, conversations, messages, deleteOutbox,
+ * outbox, meta (deletes before puts). A batch holding a message that cannot be
+ * keyed (no `conversation_id`, or `seq` below 1) is rejected whole.
+ */
 export interface StoreBatch {
   /**
    * Deletes the cursor, every conversation and every message before the rest of
@@ -110,7 +115,7 @@ export interface MessageQuery {
  * Where a client keeps its state between runs: the sync cursor, a cache of
  * conversations and messages, and the outbox. Implementations: memory
  * (`@parley/client`), IndexedDB (`@parley/client-web`), files
- * (`@parley/client-node`); all pass `clientStoreConformance` from
+ * (`@parley/client-node`); all pass the `clientStoreCases` of
  * `@parley/client/testing`.
  *
  * A store is used by one client at a time per user; in browsers every tab
@@ -124,6 +129,6 @@ export interface ClientStore {
   write(batch: StoreBatch): Promise<void>;
   /** Cached messages of a conversation, ascending by seq. */
   messages(conversationId: string, query: MessageQuery): Promise<Message[]>;
-  /** Releases the store; further calls reject. */
+  /** Releases the store; further calls reject. Calling it again does nothing. */
   close(): Promise<void>;
 }
