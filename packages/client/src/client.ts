@@ -40,6 +40,7 @@ import { SyncEngine } from "./sync.js";
 import { isTabMessage, type TabMessage } from "./tabs.js";
 import { TypingThrottle, TypingTracker } from "./typing.js";
 import {
+  confirmedMessage,
   conversationMessages,
   conversationView,
   type LocalMessage,
@@ -630,6 +631,16 @@ class Client implements ParleyClient, Core {
         }
       }
     }
+    // Messages written outside the window (e.g. a reaction to an old message) are still news.
+    if (!changes.reset) {
+      for (const m of changes.messages) {
+        if (this.data.messages.get(m.conversationId)?.get(m.seq) === m) continue;
+        this.emit("message", {
+          conversationId: m.conversationId,
+          message: confirmedMessage(this.data, m, this.me),
+        });
+      }
+    }
     for (const item of changes.outboxRemoved) {
       if (!changes.outboxPut.some((p) => p.next.id === item.id)) this.emit("outbox", { item, removed: true });
     }
@@ -794,9 +805,13 @@ class Client implements ParleyClient, Core {
     if (conversation) {
       const page = await historyFromCache(this.store, conversationId, query, limit, conversation.lastSeq);
       if (page) {
+        // A cached page right below (or inside) the window extends it; one further down is only returned.
         const window = this.data.messages.get(conversationId);
+        const oldest = window && window.size > 0 ? Math.min(...window.keys()) : undefined;
+        const last = page.messages.at(-1)?.seq ?? 0;
         const missing = page.messages.filter((m) => !window?.has(m.seq));
-        if (missing.length > 0) await this.applyLocal({ messages: missing });
+        if (missing.length > 0 && (oldest === undefined || last >= oldest - 1))
+          await this.applyLocal({ messages: missing });
         return page;
       }
     }

@@ -11,7 +11,11 @@ import type { OutboxItem, StoreBatch, StoredState } from "./store/port.js";
 export interface ClientState {
   cursor: string;
   readonly conversations: Map<string, Conversation>;
-  /** Conversation id → seq → message: the in-memory window. */
+  /**
+   * Conversation id → seq → message: the in-memory window, one run of seqs up to
+   * the newest (it may miss newer messages still on their way, never older ones
+   * in the middle). See {@link applyBatch}.
+   */
   readonly messages: Map<string, Map<number, Message>>;
   readonly outbox: Map<string, OutboxItem>;
   readonly meta: Map<string, string>;
@@ -31,6 +35,7 @@ export interface StateChanges {
   /** Conversations put, with what was there before (undefined when new). */
   readonly conversations: { readonly next: Conversation; readonly previous: Conversation | undefined }[];
   readonly removedConversations: string[];
+  /** Every message written, also those left out of the in-memory window. */
   readonly messages: Message[];
   readonly outboxPut: { readonly next: OutboxItem; readonly previous: OutboxItem | undefined }[];
   readonly outboxRemoved: OutboxItem[];
@@ -82,6 +87,11 @@ function receiptChanges(previous: Conversation | undefined, next: Conversation):
  * Applies a store batch to the in-memory state, in the order stores apply it:
  * reset, cursor, deleted conversations, conversations, messages, deleted outbox
  * items, outbox items, meta. The one place in-memory state changes.
+ *
+ * Messages join the in-memory window only where it stays one run: a message
+ * older than the window's oldest joins only when it extends it downwards without
+ * a hole (an update of an old message, e.g. a reaction, is stored but not shown
+ * in the window; history() reads it from the store).
  */
 export function applyBatch(state: ClientState, batch: StoreBatch): StateChanges {
   const changes: StateChanges = {
@@ -115,15 +125,27 @@ export function applyBatch(state: ClientState, batch: StoreBatch): StateChanges 
     if (!batch.reset) changes.receipts.push(...receiptChanges(previous, next));
     changes.touched.add(next.conversationId);
   }
-  for (const message of batch.messages ?? []) {
-    let window = state.messages.get(message.conversationId);
+  // Newest first, so a run reaching down from a window's oldest message joins it message by message.
+  const lowest = new Map<string, number>();
+  for (const message of [...(batch.messages ?? [])].sort((a, b) => b.seq - a.seq)) {
+    const id = message.conversationId;
+    let window = state.messages.get(id);
     if (!window) {
       window = new Map();
-      state.messages.set(message.conversationId, window);
+      state.messages.set(id, window);
     }
-    window.set(message.seq, message);
     changes.messages.push(message);
-    changes.touched.add(message.conversationId);
+    changes.touched.add(id);
+    let oldest = lowest.get(id);
+    if (oldest === undefined) {
+      oldest = window.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...window.keys());
+      lowest.set(id, oldest);
+    }
+    // The window stays one run: a message older than it joins only right below its oldest one
+    // (the store keeps every message; history() reads the rest).
+    if (window.size > 0 && !window.has(message.seq) && message.seq < oldest - 1) continue;
+    window.set(message.seq, message);
+    if (message.seq < oldest) lowest.set(id, message.seq);
   }
   for (const id of batch.deleteOutbox ?? []) {
     const item = state.outbox.get(id);

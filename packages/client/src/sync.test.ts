@@ -136,6 +136,34 @@ describe("sync", () => {
     expect(alice.messages(id).map((m) => m.message.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
 
+  it("an update of a message older than the window is announced but opens no hole in messages()", async () => {
+    // Found by multi-device.test.ts (seed 2401244714): a reaction to an old message put it
+    // into a 20-message window, and the view showed "20, 24-44".
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const raw = await h.raw(b);
+    const id = (await raw.conversations.createDirect({ peerUserId: a })).conversation?.conversationId ?? "";
+    for (let i = 1; i <= 25; i++)
+      await raw.messages.sendMessage({ conversationId: id, clientMsgId: `w${i}`, text: `w${i}` });
+    const alice = h.client(a).client;
+    await live(alice);
+    const window = Array.from({ length: 20 }, (_, i) => i + 6);
+    expect(alice.messages(id).map((m) => m.message.seq)).toEqual(window);
+    const updates: { seq: number; emoji: string[] }[] = [];
+    alice.on("message", ({ message }) =>
+      updates.push({ seq: message.message.seq, emoji: message.message.reactions.map((r) => r.emoji) }),
+    );
+    await raw.messages.addReaction({ conversationId: id, seq: 2, clientId: "r1", emoji: "👍" });
+    await waitFor(() => updates.length > 0);
+    expect(updates).toEqual([{ seq: 2, emoji: ["👍"] }]);
+    expect(alice.messages(id).map((m) => m.message.seq)).toEqual(window);
+    // Scrolling up fetches the rest, and the window is whole again, with the reaction.
+    await alice.history(id, { before: 6, limit: 10 });
+    expect(alice.messages(id).map((m) => m.message.seq)).toEqual([1, 2, 3, 4, 5, ...window]);
+    expect(alice.messages(id)[1]?.message.reactions.map((r) => r.emoji)).toEqual(["👍"]);
+  });
+
   it("fetches a conversation an event names that the cache does not have", async () => {
     h = await createHarness();
     const a = uniqueUser("alice");

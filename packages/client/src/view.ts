@@ -115,6 +115,28 @@ export function pendingMessage(item: OutboxItem, me: string): Message {
   });
 }
 
+function pendingOverlays(items: readonly OutboxItem[]): OutboxItem[] {
+  return items.filter((i) => i.status === "pending" && i.op.kind !== "send" && i.op.kind !== "markRead");
+}
+
+function withOverlays(message: Message, overlays: readonly OutboxItem[], me: string): Message {
+  let result = message;
+  for (const item of overlays) {
+    const op = item.op;
+    if ("target" in op && targets(op.target, message)) result = overlay(result, item, me);
+  }
+  return result;
+}
+
+/** One confirmed message as the user sees it (pending changes applied), in or out of the window. */
+export function confirmedMessage(state: ClientState, message: Message, me: string): LocalMessage {
+  const items = sortedOutbox(state).filter((i) => i.conversationId === message.conversationId);
+  return {
+    message: withOverlays(message, pendingOverlays(items), me),
+    status: messageStatus(state.conversations.get(message.conversationId), message, me),
+  };
+}
+
 /**
  * The messages of a conversation as the user sees them: the cached window in
  * ascending seq with pending edits/deletes/reactions on top, then the sends still
@@ -124,17 +146,8 @@ export function conversationMessages(state: ClientState, conversationId: string,
   const conversation = state.conversations.get(conversationId);
   const window = state.messages.get(conversationId);
   const items = sortedOutbox(state).filter((i) => i.conversationId === conversationId);
-  const overlays = items.filter(
-    (i) => i.status === "pending" && i.op.kind !== "send" && i.op.kind !== "markRead",
-  );
-  const apply = (message: Message) => {
-    let result = message;
-    for (const item of overlays) {
-      const op = item.op;
-      if ("target" in op && targets(op.target, message)) result = overlay(result, item, me);
-    }
-    return result;
-  };
+  const overlays = pendingOverlays(items);
+  const apply = (message: Message) => withOverlays(message, overlays, me);
   const confirmed = window ? [...window.values()].sort((a, b) => a.seq - b.seq) : [];
   const confirmedClientIds = new Set(confirmed.map((m) => m.clientMsgId).filter((id) => id !== ""));
   const result: LocalMessage[] = confirmed.map((m) => ({
