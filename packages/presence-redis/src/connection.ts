@@ -60,6 +60,8 @@ function failFastOptions(commandTimeoutMs: number): RedisOptions {
 export interface Connections {
   /** Runs commands and scripts. */
   readonly client: Redis;
+  /** The normalised {@link RedisConnectionOptions.commandTimeoutMs}. */
+  readonly commandTimeoutMs: number;
   /** Opens a further connection (for pub/sub), owned by this object and closed with it. */
   open(name: string): Redis;
   close(): Promise<void>;
@@ -112,6 +114,7 @@ export function openConnections(options: RedisConnectionOptions, logger: Logger)
 
   return {
     client,
+    commandTimeoutMs,
     open: (name) => open(name, { autoResubscribe: false }),
     async close() {
       for (const undo of detach.splice(0)) undo();

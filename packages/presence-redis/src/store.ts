@@ -57,7 +57,7 @@ interface Watched {
  * - `hit` is a fixed window counter (`SET PX` + `INCR` in one script).
  *
  * Failures are Parley errors: `DEPENDENCY_UNAVAILABLE` while Redis cannot be
- * reached (after at most `commandTimeoutMs`), `SHUTTING_DOWN` after `close()`.
+ * reached (within `commandTimeoutMs`, twice that at worst), `SHUTTING_DOWN` after `close()`.
  * Works with a single Redis server (or a Sentinel-managed primary), not Redis Cluster.
  *
  * @example
@@ -107,6 +107,7 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
   async function command<T>(operation: string, body: () => Promise<T>): Promise<T> {
     ensureOpen(operation);
     await ready();
+    ensureOpen(operation);
     try {
       return await body();
     } catch (err) {
@@ -123,7 +124,14 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
    * events. Failed ones are retried when the subscriber reconnects.
    */
   async function ready(): Promise<void> {
-    if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    if (inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    // Bounded: while Redis is down these fail, and the command itself should then fail fast.
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, connections.commandTimeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...inFlight]), timeout]);
+    clearTimeout(timer);
   }
 
   function track(promise: Promise<unknown>, what: string): void {
