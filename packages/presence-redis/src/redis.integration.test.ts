@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { PresenceRecord, PresenceStore } from "@parley/presence";
 import { ErrorReason, reasonOf } from "@parley/protocol";
 import { describePresenceStore, sleep, waitFor } from "@parley/testkit";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createRedisPresenceStore, createRedisRoutingMap, type RoutingMap } from "./index.js";
 import {
@@ -44,7 +45,7 @@ async function expectUnavailable(promise: Promise<unknown>): Promise<void> {
 describe("createRedisPresenceStore", () => {
   const open: { close(): Promise<void> }[] = [];
   /** A store as another process would have it: its own connections, the same Redis and prefix. */
-  const process = (options: { sweepIntervalMs?: number; url?: string; keyPrefix?: string } = {}) => {
+  const openStore = (options: { sweepIntervalMs?: number; url?: string; commandTimeoutMs?: number } = {}) => {
     const store = createRedisPresenceStore({ url: REDIS_URL, keyPrefix: prefix, ...options });
     open.push(store);
     return store;
@@ -55,8 +56,8 @@ describe("createRedisPresenceStore", () => {
   });
 
   it("shares presence, watch events and published payloads between two processes", async () => {
-    const a = process();
-    const b = process();
+    const a = openStore();
+    const b = openStore();
     const user = fresh("alice");
     const events: PresenceRecord[] = [];
     const payloads: number[][] = [];
@@ -83,8 +84,8 @@ describe("createRedisPresenceStore", () => {
   });
 
   it("takes a crashed process's connection offline after its TTL and tells other processes' watchers", async () => {
-    const crashing = process();
-    const watcher = process({ sweepIntervalMs: 100 });
+    const crashing = openStore();
+    const watcher = openStore({ sweepIntervalMs: 100 });
     const user = fresh("crash");
     const events: PresenceRecord[] = [];
     const stop = watcher.watch([user], (e) => events.push(e));
@@ -109,14 +110,14 @@ describe("createRedisPresenceStore", () => {
 
   it("reports a transition once when several processes sweep the same expiry", async () => {
     const stores = [
-      process({ sweepIntervalMs: 20 }),
-      process({ sweepIntervalMs: 20 }),
-      process({ sweepIntervalMs: 20 }),
+      openStore({ sweepIntervalMs: 20 }),
+      openStore({ sweepIntervalMs: 20 }),
+      openStore({ sweepIntervalMs: 20 }),
     ];
     const user = fresh("swept");
     const events: PresenceRecord[] = [];
     const stop = stores[0]?.watch([user], (e) => events.push(e));
-    const other = process({ sweepIntervalMs: 60_000 });
+    const other = openStore({ sweepIntervalMs: 60_000 });
     const otherEvents: PresenceRecord[] = [];
     const stopOther = other.watch([user], (e) => otherEvents.push(e));
     await Promise.all([stores[0]?.getPresence([user]), other.getPresence([user])]);
@@ -131,7 +132,7 @@ describe("createRedisPresenceStore", () => {
   });
 
   it("answers presence for 200 users, with duplicates, in the order asked", async () => {
-    const store = process();
+    const store = openStore();
     const users = Array.from({ length: 200 }, (_, i) => fresh(`many-${i}`));
     await Promise.all(users.filter((_, i) => i % 2 === 0).map((u) => store.heartbeat(u, "c1", 60_000)));
     const asked = [...users, users[0] as string];
@@ -140,8 +141,26 @@ describe("createRedisPresenceStore", () => {
     expect(records.map((r) => r.online)).toEqual(asked.map((_, i) => i % 2 === 0));
   });
 
+  it("works on an ioredis client of the caller's, and leaves it open on close", async () => {
+    const client = new Redis(REDIS_URL);
+    try {
+      const store = createRedisPresenceStore({ client, keyPrefix: prefix });
+      const other = openStore();
+      const user = fresh("own-client");
+      const events: PresenceRecord[] = [];
+      store.watch([user], (e) => events.push(e));
+      await store.getPresence([user]);
+      await other.heartbeat(user, "c1", 60_000);
+      await waitFor(() => events.length >= 1, 10_000, "online event");
+      await store.close();
+      expect(await client.ping()).toBe("PONG");
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it("rejects after close with SHUTTING_DOWN, and watch/subscribe throw", async () => {
-    const store = process();
+    const store = openStore();
     await store.close();
     const err = await store.heartbeat("u", "c", 1000).catch((e: unknown) => e);
     expect(reasonOf(err)).toBe(ErrorReason.SHUTTING_DOWN);
@@ -151,7 +170,7 @@ describe("createRedisPresenceStore", () => {
 
   it("fails with DEPENDENCY_UNAVAILABLE in bounded time when Redis cannot be reached", async () => {
     const port = await freePort();
-    const store = process({ url: `redis://127.0.0.1:${port}` });
+    const store = openStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 1000 });
     const stopWatch = store.watch(["u"], () => {});
     const stopSubscribe = store.subscribe("u", () => {});
     const started = Date.now();
@@ -159,8 +178,8 @@ describe("createRedisPresenceStore", () => {
     await expectUnavailable(store.getPresence(["u"]));
     await expectUnavailable(store.publish("u", Uint8Array.of(1)));
     await expectUnavailable(store.hit("k", 1, 1000));
-    // Bounded by commandTimeoutMs (2 s) per call, not by a queue waiting for Redis forever.
-    expect(Date.now() - started).toBeLessThan(4 * 2_000 + 2_000);
+    // Bounded by commandTimeoutMs per call, not by a queue waiting for Redis forever.
+    expect(Date.now() - started).toBeLessThan(4 * 2 * 1_000 + 2_000);
     stopWatch();
     stopSubscribe();
   });
