@@ -25,6 +25,8 @@ export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
 
 /** Most users settled per sweep round trip. */
 const SWEEP_BATCH = 256;
+/** Most watched users read per script call when re-reading them. */
+const REREAD_BATCH = 500;
 
 type PresenceListener = (presence: PresenceRecord) => void;
 type PayloadListener = (payload: Uint8Array) => void;
@@ -94,7 +96,7 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
   const subscribers = new Map<string, Set<PayloadListener>>();
   /** Subscribed channels and what handles their messages. */
   const channels = new Map<string, (message: Buffer) => void>();
-  /** (UN)SUBSCRIBE commands not answered yet; commands wait for them (see `ready`). */
+  /** (Un)subscriptions and reads of watched users under way; commands wait for them (see `ready`). */
   const inFlight = new Set<Promise<unknown>>();
   let closed = false;
   let sweeping = false;
@@ -219,15 +221,18 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
    */
   async function reread(userIds: string[], subscribed: Promise<unknown>[]): Promise<void> {
     await Promise.all(subscribed);
-    if (closed || userIds.length === 0) return;
-    const before = new Map(
-      userIds.map((userId) => [userId, { entry: watched.get(userId), events: watched.get(userId)?.events }]),
-    );
-    for (const record of await readPresence(userIds)) {
-      const { entry, events } = before.get(record.userId) ?? {};
-      if (!entry || watched.get(record.userId) !== entry || entry.events !== events) continue;
-      if (entry.online === undefined) entry.online = record.online;
-      else deliver(entry, record);
+    // In slices, so that a gateway watching many users does not hold Redis up with one long script.
+    for (let i = 0; i < userIds.length && !closed; i += REREAD_BATCH) {
+      const slice = userIds.slice(i, i + REREAD_BATCH);
+      const before = new Map(
+        slice.map((userId) => [userId, { entry: watched.get(userId), events: watched.get(userId)?.events }]),
+      );
+      for (const record of await readPresence(slice)) {
+        const { entry, events } = before.get(record.userId) ?? {};
+        if (!entry || watched.get(record.userId) !== entry || entry.events !== events) continue;
+        if (entry.online === undefined) entry.online = record.online;
+        else deliver(entry, record);
+      }
     }
   }
 
