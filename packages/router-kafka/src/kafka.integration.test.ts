@@ -329,9 +329,11 @@ describe("Kafka event log", () => {
         numbered(["a", "b", "c"], 2).map((r) => log.partitionFor(kept, r.key)),
       );
       const got: LogRecord[] = [];
+      const group = unique("group");
+      made.groups.add(group);
       await consume(log, {
         topic: kept,
-        group: unique("group"),
+        group,
         handler: async (records) => void got.push(...records),
       });
       await waitFor(() => got.length >= 6, DEADLINE_MS, "6 records");
