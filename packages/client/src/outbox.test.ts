@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ulid } from "@parley/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createNetworkSwitch } from "./network-switch.js";
 import { createMemoryClientStore } from "./store/memory.js";
 import { createHarness, type Harness, live, uniqueUser, waitFor } from "./testing-helpers/harness.js";
 
@@ -115,6 +116,77 @@ describe("outbox", () => {
     await waitFor(() => again.client.outbox().length === 0);
     expect(again.client.messages(id).map((m) => `${m.message.seq}:${m.message.text}`)).toEqual(["1:once"]);
     expect(await serverTexts(a, id)).toEqual(["1:once"]);
+  });
+
+  // Found by multi-device.test.ts (seeds 1600512050 and 1428582092): a retry is answered with the
+  // original result, older than what the stream brought meanwhile, and that older state was cached.
+  it("a retried reaction whose first answer was lost does not bring back an older state of the message", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const net = createNetworkSwitch(h.server.transport);
+    let reactions = 0;
+    const alice = h.client(a, {
+      net,
+      wrap: (transport: Transport): Transport => ({
+        unary: async (method, ...rest) => {
+          if (method.name !== "AddReaction" || ++reactions > 1) return transport.unary(method, ...rest);
+          // The reaction is applied, then the network drops before the answer arrives.
+          await transport.unary(method, ...rest);
+          net.setOnline(false);
+          throw new ConnectError("network down", Code.Unavailable);
+        },
+        stream: (...args) => transport.stream(...args),
+      }),
+    });
+    const bob = h.client(b);
+    await live(alice.client);
+    await live(bob.client);
+    const id = (await bob.client.createDirect(a)).conversationId;
+    await bob.client.send(id, { text: "typo" });
+    await waitFor(() => alice.client.messages(id).length === 1);
+    await alice.client.react(alice.client.messages(id)[0]?.message ?? { conversationId: id }, "👍");
+    await waitFor(() => alice.client.state === "offline");
+    await bob.client.edit({ conversationId: id, seq: 1 }, "fixed");
+    await waitFor(() => bob.client.outbox().length === 0);
+    net.setOnline(true);
+    await waitFor(() => alice.client.outbox().length === 0);
+    expect(reactions).toBe(2);
+    const shown = alice.client.messages(id)[0]?.message;
+    expect([shown?.text, shown?.reactions.map((r) => r.emoji)]).toEqual(["fixed", ["👍"]]);
+  });
+
+  it("an edit sent before a restart whose answer was lost does not bring back an older state after it", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const net = createNetworkSwitch(h.server.transport);
+    const alice = h.client(a, {
+      net,
+      wrap: (transport: Transport): Transport => ({
+        unary: async (method, ...rest) => {
+          if (method.name !== "EditMessage") return transport.unary(method, ...rest);
+          await transport.unary(method, ...rest);
+          net.setOnline(false);
+          throw new ConnectError("network down", Code.Unavailable);
+        },
+        stream: (...args) => transport.stream(...args),
+      }),
+    });
+    const bob = h.client(b);
+    await live(alice.client);
+    await live(bob.client);
+    const id = (await alice.client.createDirect(b)).conversationId;
+    const sent = await alice.client.send(id, { text: "typo" });
+    await waitFor(() => alice.client.outbox().length === 0 && bob.client.messages(id).length === 1);
+    await alice.client.edit(sent.message, "fixed");
+    await waitFor(() => alice.client.state === "offline");
+    await alice.client.close();
+    await bob.client.react({ conversationId: id, seq: 1 }, "🎉");
+    await waitFor(() => bob.client.outbox().length === 0);
+    const again = h.client(a, { storage: alice.storage });
+    await live(again.client);
+    await waitFor(() => again.client.outbox().length === 0);
+    const shown = again.client.messages(id)[0]?.message;
+    expect([shown?.text, shown?.reactions.map((r) => r.emoji)]).toEqual(["fixed", ["🎉"]]);
   });
 
   it("a terminal error fails only that item; the next one in the conversation is sent", async () => {

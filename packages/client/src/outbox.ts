@@ -62,11 +62,22 @@ function resolveTarget(state: ClientState, item: OutboxItem): number | ParleyErr
  * Answered items are deleted in the same write that caches the answer; retryable
  * failures are retried with backoff; terminal ones mark the item failed and the
  * next item goes on.
+ *
+ * A retry (same client id) of a mutation the server already applied is answered
+ * with the original result, which may be older than what the stream brought
+ * since. So an answer's message is cached only when nothing newer of that
+ * message was written since this instance first sent the item, and not at all
+ * for items that may have been sent before that (by an earlier run or another
+ * tab): for those the stream brings the message.
  */
 export class OutboxSender {
   private readonly workers = new Map<string, Promise<void>>();
   private controller = new AbortController();
   private active = false;
+  /** Per item being sent: the write mark taken before this instance first sent it. */
+  private readonly firstMarks = new Map<string, number>();
+  /** Items that may have reached the server before this instance first sent them. */
+  private readonly uncertain = new Set<string>();
 
   constructor(private readonly core: Core) {}
 
@@ -74,7 +85,32 @@ export class OutboxSender {
     if (this.active) return;
     this.active = true;
     this.controller = new AbortController();
+    // Whoever held the connection before (an earlier run, another tab) may have sent these.
+    for (const id of this.core.data.outbox.keys()) if (!this.firstMarks.has(id)) this.uncertain.add(id);
     this.kick();
+  }
+
+  /** The mark of an item's first sending by this instance (taken now if it is the first). */
+  private firstMark(id: string): number {
+    let mark = this.firstMarks.get(id);
+    if (mark === undefined) {
+      mark = this.core.mark();
+      this.firstMarks.set(id, mark);
+    }
+    return mark;
+  }
+
+  /** Forgets marks of items that are answered, failed or gone; a failed item may be retried later, unsure. */
+  private sweep(): void {
+    const outbox = this.core.data.outbox;
+    for (const [id, mark] of this.firstMarks) {
+      const item = outbox.get(id);
+      if (item?.status === "pending") continue;
+      this.firstMarks.delete(id);
+      this.core.release(mark);
+      if (item) this.uncertain.add(id);
+    }
+    for (const id of this.uncertain) if (!outbox.has(id)) this.uncertain.delete(id);
   }
 
   async stop(): Promise<void> {
@@ -130,16 +166,16 @@ export class OutboxSender {
     for (;;) {
       if (signal.aborted) return;
       await core.whenLive(signal);
+      this.sweep();
       const item = nextItem(core.data, conversationId);
       if (!item) return;
-      const mark = core.mark();
+      const mark = this.firstMark(item.id);
       let answer: Answer;
       try {
         const seq = resolveTarget(core.data, item);
         if (seq instanceof ParleyError) throw seq;
         answer = await this.call(item, seq, signal);
       } catch (err) {
-        core.release(mark);
         if (signal.aborted) return;
         const error = toParleyError(err, `send outbox item ${item.id}`);
         if (FATAL.has(error.reason)) {
@@ -172,20 +208,28 @@ export class OutboxSender {
             ],
           };
         });
+        this.sweep();
         attempt = 0;
         continue;
       }
       attempt = 0;
-      try {
-        await core.commit((state) => this.answered(state, item, answer, mark));
-      } finally {
-        core.release(mark);
-      }
+      const uncertain = this.uncertain.has(item.id);
+      await core.commit((state) => this.answered(state, item, answer, mark, uncertain));
+      this.sweep();
     }
   }
 
-  /** The batch that records an answered item. */
-  private answered(state: ClientState, item: OutboxItem, answer: Answer, mark: number): StoreBatch {
+  /**
+   * The batch that records an answered item. `mark` was taken before this instance
+   * first sent it; `uncertain` tells it may have been sent before that.
+   */
+  private answered(
+    state: ClientState,
+    item: OutboxItem,
+    answer: Answer,
+    mark: number,
+    uncertain: boolean,
+  ): StoreBatch {
     const core = this.core;
     const id = item.conversationId;
     const conversation = state.conversations.get(id);
@@ -200,11 +244,16 @@ export class OutboxSender {
     const message = answer.message;
     const ack = item.op.kind === "send" ? acknowledgeSend(state, item.id, message.seq) : {};
     const deleteOutbox = [...new Set([item.id, ...(ack.deleteOutbox ?? [])])];
-    // The stream may already have brought this message or a newer state of it: keep that.
+    // The stream may already have brought this message or a newer state of it: keep that. An
+    // uncertain item's answer may be the original result of an earlier sending, older than what
+    // the cache got since: only a send newer than anything cached is taken from it.
+    const written = core.writtenSince(messageKey(id, message.seq), mark);
     const stale =
       item.op.kind === "send"
-        ? state.messages.get(id)?.has(message.seq) === true
-        : core.writtenSince(messageKey(id, message.seq), mark);
+        ? written ||
+          state.messages.get(id)?.has(message.seq) === true ||
+          (uncertain && message.seq <= (conversation?.lastSeq ?? 0))
+        : written || uncertain;
     if (stale) return { deleteOutbox, outbox: ack.outbox ?? [] };
     const next = conversation
       ? item.op.kind === "send"
