@@ -157,24 +157,30 @@ class KafkaEventLog implements EventLog {
   async append(topic: string, records: NewRecord[]): Promise<AppendResult[]> {
     this.assertUsable("append");
     assertTopicName(topic, "append");
+    // Copied before the first await, so the caller may reuse its buffers at once.
+    const copies: { key: Buffer; value: Buffer; text: string }[] = [];
+    for (const record of records) {
+      if (typeof record?.key !== "string" || !(record.value instanceof Uint8Array)) {
+        throw new TypeError(
+          `unable to append to topic "${topic}"; every record needs a string key and a Uint8Array value`,
+        );
+      }
+      copies.push({
+        key: Buffer.from(record.key, "utf8"),
+        value: Buffer.from(record.value),
+        text: record.key,
+      });
+    }
     const partitions = await this.partitionCountOf(topic, `append to topic "${topic}"`);
-    if (records.length === 0) return [];
+    if (copies.length === 0) return [];
     const pending: Omit<PendingAppend, "resolve" | "reject"> = {
       topic,
       partitions: [],
       messages: [],
       bytes: 0,
     };
-    for (const record of records) {
-      if (typeof record.key !== "string" || !(record.value instanceof Uint8Array)) {
-        throw new TypeError(
-          `unable to append to topic "${topic}"; every record needs a string key and a Uint8Array value`,
-        );
-      }
-      const partition = partitionForKey(record.key, partitions);
-      const key = Buffer.from(record.key, "utf8");
-      // A view, not a copy: kafkajs encodes it before `append` resolves.
-      const value = Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength);
+    for (const { key, value, text } of copies) {
+      const partition = partitionForKey(text, partitions);
       pending.partitions.push(partition);
       pending.messages.push({ key, value, partition });
       pending.bytes += key.byteLength + value.byteLength;

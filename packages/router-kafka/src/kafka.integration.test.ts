@@ -115,7 +115,7 @@ describe("Kafka event log", () => {
   );
 
   it(
-    "gives concurrent appends their own offsets, each pointing at its own record",
+    "gives concurrent appends their own offsets, each pointing at its own record, copied when append is called",
     async () => {
       const log = process();
       const topic = unique("topic");
@@ -128,7 +128,19 @@ describe("Kafka event log", () => {
           value: encoder.encode(`append-${i}-${j}`),
         })),
       );
-      const results = await Promise.all(appends.map((records) => log.append(topic, records)));
+      // Values are views into one scratch buffer, overwritten right after each call.
+      const scratch = new Uint8Array(3 * 64);
+      const results = await Promise.all(
+        appends.map((records) => {
+          const views = records.map(({ key, value }, j) => {
+            scratch.set(value, j * 64);
+            return { key, value: scratch.subarray(j * 64, j * 64 + value.length) };
+          });
+          const appending = log.append(topic, views);
+          scratch.fill(0x21);
+          return appending;
+        }),
+      );
       const expected = new Map<string, string>();
       results.forEach((appended, i) => {
         appended.forEach((result, j) => {
