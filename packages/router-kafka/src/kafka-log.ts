@@ -251,7 +251,15 @@ class KafkaEventLog implements EventLog {
   private pump(): void {
     if (this.sending) return;
     this.sending = (async () => {
-      while (this.queue.length > 0) await this.send(this.takeBatch());
+      while (this.queue.length > 0) {
+        const batch = this.takeBatch();
+        try {
+          await this.send(batch);
+        } catch (error) {
+          // send() settles every append itself; this only guards against a bug there.
+          for (const pending of batch) pending.reject(error);
+        }
+      }
     })().finally(() => {
       this.sending = undefined;
       if (this.queue.length > 0) this.pump();
