@@ -419,9 +419,38 @@ describe("cassandra store", () => {
     await store.close();
   });
 
-  it("keeps user events for userEventTtlSeconds and moves the horizon past expired ones", async () => {
-    const shortLived = createCassandraHistoryStore(options({ userEventTtlSeconds: 1 }));
-    const longLived = createCassandraHistoryStore(options({ userEventTtlSeconds: 0 }));
+  it("keeps maxEventsPerUser events: the horizon moves up and whole buckets below it are deleted", async () => {
+    const store = createCassandraHistoryStore(options({ userEventRetention: { maxEventsPerUser: 4 } }));
+    const userId = id("user");
+    await store.appendUserEvents(userId, events("e1", "e2", "e3"));
+    expect(await store.readUserEvents(userId, 0, 0)).toMatchObject({ horizon: 0, last: 3 });
+    await store.appendUserEvents(userId, events("e4", "e5", "e6"));
+    expect(await store.readUserEvents(userId, 0, 0)).toMatchObject({ horizon: 2, last: 6 });
+    // Everything the stream holds, and what `appendUserEvents` returned, even when the
+    // append itself goes past the limit.
+    const appended = await store.appendUserEvents(userId, events("e7", "e8", "e9", "e10"));
+    expect(appended.map((e) => e.position)).toEqual([7, 8, 9, 10]);
+    const page = await store.readUserEvents(userId, 0, 100);
+    expect(page).toMatchObject({ horizon: 6, last: 10 });
+    expect(page.events.map((e) => e.eventId)).toEqual(["e7", "e8", "e9", "e10"]);
+    expect((await store.readUserEvents(userId, 6, 2)).events.map((e) => e.position)).toEqual([7, 8]);
+
+    const counts = [];
+    for (const bucket of [0, 1, 2, 3]) {
+      counts.push(await rowCount("user_events", "user_id = ? AND bucket = ?", [userId, bucket]));
+    }
+    // Buckets 0 (1-2) and 1 (3-5) lie below the horizon; 2 (6-8) still holds 6.
+    expect(counts).toEqual([0, 0, 3, 2]);
+    // A pruned id is appended again; a kept one is not.
+    expect(
+      (await store.appendUserEvents(userId, events("e1", "e9"))).map((e) => [e.eventId, e.position]),
+    ).toEqual([["e1", 11]]);
+    await store.close();
+  });
+
+  it("keeps user events for userEventRetention.maxAgeMs and moves the horizon past expired ones", async () => {
+    const shortLived = createCassandraHistoryStore(options({ userEventRetention: { maxAgeMs: 1000 } }));
+    const longLived = createCassandraHistoryStore(options({ userEventRetention: {} }));
     const [mixed, gone] = [id("mixed"), id("gone")];
     await shortLived.appendUserEvents(mixed, events("e1", "e2", "e3"));
     await shortLived.appendUserEvents(gone, events("g1", "g2"));

@@ -14,12 +14,26 @@ describe("resolveOptions", () => {
       messagesPerBucket: 1000,
       userEventsPerBucket: 1000,
       userEventTtlSeconds: 2_592_000,
+      maxEventsPerUser: undefined,
       dedupTtlSeconds: 0,
       connectTimeoutMs: 5000,
       requestTimeoutMs: 12_000,
       pageSize: 500,
       concurrency: 32,
       migrationLockTimeoutMs: 60_000,
+    });
+  });
+
+  it("turns userEventRetention into a TTL in whole seconds and a count limit", () => {
+    expect(
+      resolveOptions({ ...base, userEventRetention: { maxAgeMs: 1500, maxEventsPerUser: 10 } }),
+    ).toMatchObject({
+      userEventTtlSeconds: 2,
+      maxEventsPerUser: 10,
+    });
+    expect(resolveOptions({ ...base, userEventRetention: {} })).toMatchObject({
+      userEventTtlSeconds: 0,
+      maxEventsPerUser: undefined,
     });
   });
 
@@ -38,7 +52,10 @@ describe("resolveOptions", () => {
   it("rejects out-of-range numbers and unknown consistency levels", () => {
     expect(() => resolveOptions({ ...base, messagesPerBucket: 0 })).toThrow(/messagesPerBucket/);
     expect(() => resolveOptions({ ...base, userEventsPerBucket: 1.5 })).toThrow(/userEventsPerBucket/);
-    expect(() => resolveOptions({ ...base, userEventTtlSeconds: -1 })).toThrow(/userEventTtlSeconds/);
+    expect(() => resolveOptions({ ...base, userEventRetention: { maxAgeMs: 0 } })).toThrow(/maxAgeMs/);
+    expect(() => resolveOptions({ ...base, userEventRetention: { maxEventsPerUser: 0 } })).toThrow(
+      /maxEventsPerUser/,
+    );
     expect(() => resolveOptions({ ...base, dedupTtlSeconds: 700_000_000 })).toThrow(/dedupTtlSeconds/);
     expect(() => resolveOptions({ ...base, readConsistency: "SERIAL" as never })).toThrow(/readConsistency/);
   });

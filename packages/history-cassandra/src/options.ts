@@ -1,3 +1,4 @@
+import type { UserEventRetention } from "@parley/history";
 import type { Client, ClientOptions } from "cassandra-driver";
 
 /** Consistency levels the store may read and write with (Cassandra's names). */
@@ -96,12 +97,15 @@ export interface CassandraHistoryStoreOptions {
    */
   userEventsPerBucket?: number;
   /**
-   * How long a user event is kept, in seconds from when it was stored (a Cassandra
-   * TTL); 0 keeps events forever. A device whose cursor points at expired events is
-   * told to resync.
-   * @defaultValue 2592000 (30 days)
+   * How much of each user's event stream is kept (the same option as the SQLite
+   * store's). `maxAgeMs` becomes a Cassandra TTL, counted from when the event was
+   * stored and rounded up to whole seconds. `maxEventsPerUser` moves the stream's
+   * horizon on each append to `last - maxEventsPerUser` and deletes the buckets that
+   * fall entirely below it. A device whose cursor is below the horizon is told to
+   * resync. Pass `{}` to keep every event.
+   * @defaultValue `{ maxAgeMs: 2_592_000_000 }` (30 days, no count limit)
    */
-  userEventTtlSeconds?: number;
+  userEventRetention?: UserEventRetention;
   /**
    * How long a dedup entry (the remembered result of a client mutation) is kept, in
    * seconds (a Cassandra TTL); 0 keeps entries forever. A client that retries a
@@ -151,7 +155,10 @@ export interface ResolvedOptions {
   writeConsistency: CassandraConsistency;
   messagesPerBucket: number;
   userEventsPerBucket: number;
+  /** TTL of user events; 0 for none. */
   userEventTtlSeconds: number;
+  /** Most events kept per stream; undefined for no limit. */
+  maxEventsPerUser: number | undefined;
   dedupTtlSeconds: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
@@ -186,6 +193,16 @@ export function resolveOptions(options: CassandraHistoryStoreOptions): ResolvedO
     throw new Error("contactPoints and localDataCenter are required when no client is given");
   }
   const replication = options.replication ?? { class: "SimpleStrategy", replicationFactor: 1 };
+  const retention = options.userEventRetention ?? { maxAgeMs: 30 * 24 * 3_600_000 };
+  const maxAgeMs = retention.maxAgeMs;
+  if (
+    maxAgeMs !== undefined &&
+    !(Number.isFinite(maxAgeMs) && maxAgeMs > 0 && maxAgeMs <= MAX_TTL_SECONDS * 1000)
+  ) {
+    throw new Error(
+      `userEventRetention.maxAgeMs must be a number from 1 to ${MAX_TTL_SECONDS * 1000} (Cassandra's longest TTL), got ${maxAgeMs}`,
+    );
+  }
   replicationCql(replication);
   const resolved: ResolvedOptions = {
     keyspace: options.keyspace,
@@ -195,12 +212,16 @@ export function resolveOptions(options: CassandraHistoryStoreOptions): ResolvedO
     writeConsistency: consistency("writeConsistency", options.writeConsistency ?? "LOCAL_QUORUM"),
     messagesPerBucket: integer("messagesPerBucket", options.messagesPerBucket ?? 1000, 1, 1_000_000),
     userEventsPerBucket: integer("userEventsPerBucket", options.userEventsPerBucket ?? 1000, 1, 1_000_000),
-    userEventTtlSeconds: integer(
-      "userEventTtlSeconds",
-      options.userEventTtlSeconds ?? 2_592_000,
-      0,
-      MAX_TTL_SECONDS,
-    ),
+    userEventTtlSeconds: maxAgeMs === undefined ? 0 : Math.ceil(maxAgeMs / 1000),
+    maxEventsPerUser:
+      retention.maxEventsPerUser === undefined
+        ? undefined
+        : integer(
+            "userEventRetention.maxEventsPerUser",
+            retention.maxEventsPerUser,
+            1,
+            Number.MAX_SAFE_INTEGER,
+          ),
     dedupTtlSeconds: integer("dedupTtlSeconds", options.dedupTtlSeconds ?? 0, 0, MAX_TTL_SECONDS),
     connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 5000, 1, 600_000),
     requestTimeoutMs: integer("requestTimeoutMs", options.requestTimeoutMs ?? 12_000, 1, 600_000),

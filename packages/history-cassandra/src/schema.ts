@@ -66,12 +66,13 @@ const MIGRATIONS: readonly Migration[] = [
         created_at_ms bigint,
         PRIMARY KEY ((conversation_id, client_id))
       )`,
-      // One partition per user: the newest position (static) and one row per bucket
-      // that still holds events, expiring with the newest event written into it.
+      // One partition per user: the newest position and the horizon (static), and one
+      // row per bucket that still holds events, expiring with the newest event in it.
       `CREATE TABLE IF NOT EXISTS {ks}.user_streams (
         user_id text,
         bucket bigint,
         last_position bigint STATIC,
+        horizon bigint STATIC,
         written_at_ms bigint,
         PRIMARY KEY ((user_id), bucket)
       ) WITH CLUSTERING ORDER BY (bucket ASC)`,

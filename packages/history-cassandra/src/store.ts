@@ -127,6 +127,8 @@ interface Head {
 interface StreamHead {
   writtenAt: number;
   last: number;
+  /** The stored horizon (moved by `maxEventsPerUser`). */
+  horizon: number;
   /** Lowest bucket whose bucket row has not expired; undefined when none. */
   firstBucket?: number;
 }
@@ -275,9 +277,12 @@ function cql(ks: string) {
     upsertDedup: `INSERT INTO ${ks}.dedup (conversation_id, client_id, result, created_at_ms) VALUES (?, ?, ?, ?)
       USING TTL ? AND TIMESTAMP ?`,
     dedup: `SELECT result, created_at_ms FROM ${ks}.dedup WHERE conversation_id = ? AND client_id = ?`,
-    streamHead: `SELECT WRITETIME(last_position) AS written_at, last_position, bucket
+    streamHead: `SELECT WRITETIME(last_position) AS written_at, last_position, horizon, bucket
       FROM ${ks}.user_streams WHERE user_id = ? LIMIT 1`,
-    setLastPosition: `UPDATE ${ks}.user_streams USING TIMESTAMP ? SET last_position = ? WHERE user_id = ?`,
+    setLastPosition: `UPDATE ${ks}.user_streams USING TIMESTAMP ? SET last_position = ?, horizon = ?
+      WHERE user_id = ?`,
+    deleteBucketRow: `DELETE FROM ${ks}.user_streams USING TIMESTAMP ? WHERE user_id = ? AND bucket = ?`,
+    deleteEventBucket: `DELETE FROM ${ks}.user_events USING TIMESTAMP ? WHERE user_id = ? AND bucket = ?`,
     touchBucket: `UPDATE ${ks}.user_streams USING TTL ? AND TIMESTAMP ? SET written_at_ms = ?
       WHERE user_id = ? AND bucket = ?`,
     eventId: `SELECT position, WRITETIME(position) AS written_at FROM ${ks}.user_event_ids
@@ -670,11 +675,12 @@ class StoreOps {
   private async streamHead(userId: string): Promise<StreamHead> {
     const result = await this.read(this.q.streamHead, [userId]);
     const row = result.rows[0];
-    if (!row) return { writtenAt: 0, last: 0 };
+    if (!row) return { writtenAt: 0, last: 0, horizon: 0 };
     const firstBucket = num(row.get("bucket"));
     return {
       writtenAt: num(row.get("written_at")) ?? 0,
       last: num(row.get("last_position")) ?? 0,
+      horizon: num(row.get("horizon")) ?? 0,
       ...(firstBucket !== undefined ? { firstBucket } : {}),
     };
   }
@@ -686,15 +692,14 @@ class StoreOps {
     const candidates = events.filter((event) => !seen.has(event.eventId) && seen.add(event.eventId));
     // An id row above the stored last position belongs to an append that never
     // reached its commit point: that event is not stored, and this append rewrites
-    // its rows above their write time.
+    // its rows above their write time. One at or below the horizon was pruned.
     const found = await mapLimit(candidates, this.o.concurrency, async (event) => {
       const row = (await this.read(this.q.eventId, [userId, event.eventId])).rows[0];
       return { position: num(row?.get("position")), writtenAt: num(row?.get("written_at")) ?? 0 };
     });
-    const fresh = candidates.filter((_, i) => {
-      const position = found[i]?.position;
-      return position === undefined || position > head.last;
-    });
+    const stored = (position: number | undefined) =>
+      position !== undefined && position > head.horizon && position <= head.last;
+    const fresh = candidates.filter((_, i) => !stored(found[i]?.position));
     if (fresh.length === 0) return [];
     const abandoned = Math.max(
       0,
@@ -707,14 +712,24 @@ class StoreOps {
       payload: event.payload,
       timeMs: event.timeMs,
     }));
+    const last = head.last + appended.length;
+    const max = this.o.maxEventsPerUser;
+    const horizon = max === undefined ? head.horizon : Math.max(head.horizon, last - max);
+    const size = this.o.userEventsPerBucket;
+    // Buckets that now lie entirely at or below the horizon.
+    const pruned = range(Math.floor((head.horizon + 1) / size), Math.floor((horizon + 1) / size) - 1);
+    const kept = appended.filter((event) => event.position > horizon);
+
     const ts = this.clock.reserve(Math.max(head.writtenAt, abandoned) + 1, 1);
     const at = this.s.bigint(ts);
     const ttl = this.o.userEventTtlSeconds;
     const big = (n: number) => this.s.bigint(n);
 
-    // Event rows and the id index first: above the stored last position, readers skip them.
+    // Event rows and the id index first (above the stored last position, readers
+    // skip them), and the pruned buckets' deletion (readers treat missing events as
+    // expired: the horizon moves past them).
     const byBucket = new Map<number, { query: string; params: unknown[] }[]>();
-    for (const event of appended) {
+    for (const event of kept) {
       const bucket = this.eventBucket(event.position);
       const list = byBucket.get(bucket) ?? [];
       list.push({
@@ -734,21 +749,25 @@ class StoreOps {
     }
     const tasks: (() => Promise<void>)[] = [
       ...[...byBucket.values()].map((statements) => () => this.writePartition(statements)),
-      ...appended.map((event) => async () => {
+      ...kept.map((event) => async () => {
         await this.write(this.q.insertEventId, [userId, event.eventId, big(event.position), ttl, at]);
+      }),
+      ...pruned.map((bucket) => async () => {
+        await this.write(this.q.deleteEventBucket, [at, userId, big(bucket)]);
       }),
     ];
     await forEachLimit(tasks, this.o.concurrency, (task) => task());
 
-    // The commit point: the new last position, and a row per bucket written to that
-    // expires with the newest event in it.
+    // The commit point: the new last position and horizon, a row per bucket written
+    // to that expires with the newest event in it, pruned buckets' rows deleted.
     const now = this.s.bigint(Date.now());
     await this.writePartition([
-      { query: this.q.setLastPosition, params: [at, big(head.last + appended.length), userId] },
+      { query: this.q.setLastPosition, params: [at, big(last), big(horizon), userId] },
       ...[...byBucket.keys()].map((bucket) => ({
         query: this.q.touchBucket,
         params: [ttl, at, now, userId, big(bucket)],
       })),
+      ...pruned.map((bucket) => ({ query: this.q.deleteBucketRow, params: [at, userId, big(bucket)] })),
     ]);
     return appended;
   }
@@ -758,11 +777,12 @@ class StoreOps {
     requireCount("limit", limit);
     const head = await this.streamHead(userId);
     const last = head.last;
-    // Buckets below the first live bucket row have expired entirely.
-    let horizon =
+    // Buckets below the first live bucket row were pruned or have expired entirely.
+    const expired =
       head.firstBucket === undefined
         ? last
         : Math.min(last, Math.max(0, head.firstBucket * this.o.userEventsPerBucket - 1));
+    let horizon = Math.max(head.horizon, expired);
     let from = Math.max(afterPosition, horizon) + 1;
     if (limit === 0 || from > last) return { events: [], horizon, last };
     for (;;) {
@@ -820,6 +840,11 @@ class StoreOps {
     }
     return { events };
   }
+}
+
+/** from, from + 1, ..., to (empty when to < from). */
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
 
 function createdMs(message: Message): number {
