@@ -16,11 +16,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await rig?.close();
 });
-beforeEach(({ onTestFailed, task }) => {
-  onTestFailed(() => rig.saveFailure(`idb-store ${task.name}`));
-});
-
 describe("createIndexedDbClientStore in Chromium: ClientStore conformance", () => {
+  beforeEach(({ onTestFailed, task }) => {
+    onTestFailed(() => rig.saveFailure(`idb-store ${task.name}`));
+  });
+
   for (const c of clientStoreCasesFor({ sharedHandles: true })) {
     it(c.name, async () => {
       await page.evaluate(({ caseName, name }) => window.parley.runStoreCase(caseName, name), {
@@ -32,8 +32,8 @@ describe("createIndexedDbClientStore in Chromium: ClientStore conformance", () =
 });
 
 describe("createIndexedDbClientStore in Chromium", () => {
-  afterEach(async () => {
-    await rig.closeContexts();
+  afterEach(async ({ task }) => {
+    await rig.afterTest(task, "idb-store");
     page = await rig.openPage();
   });
 

@@ -16,14 +16,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await rig?.close();
 });
-beforeEach(async ({ onTestFailed, task }) => {
-  onTestFailed(() => rig.saveFailure(`web-client ${task.name}`));
+beforeEach(async () => {
   // Each test starts with no client connected, so stream counts are its own.
   await poll(() => rig.streams()).toBe(0);
 });
-afterEach(async () => {
+afterEach(async ({ task }) => {
   await Promise.all(streams.splice(0).map((s) => s.close()));
-  await rig.closeContexts();
+  await rig.afterTest(task, "web-client");
 });
 
 /** Polls until the assertion holds; generous, because the machine is shared. */

@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type BrowserRig, startBrowserRig } from "./testing/browser-rig.js";
 
 let rig: BrowserRig;
@@ -10,11 +10,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await rig?.close();
 });
-beforeEach(({ onTestFailed, task }) => {
-  onTestFailed(() => rig.saveFailure(`coordinator ${task.name}`));
-});
-afterEach(async () => {
-  await rig.closeContexts();
+afterEach(async ({ task }) => {
+  await rig.afterTest(task, "coordinator");
 });
 
 /** Polls until the assertion holds; generous, because the machine is shared. */

@@ -22,6 +22,12 @@ const HARNESS_ENTRY = fileURLToPath(new URL("./harness-page.ts", import.meta.url
 /** Screenshots and page logs of failed tests (git-ignored). */
 export const FAILURE_DIR = fileURLToPath(new URL("../../test-results/", import.meta.url));
 
+/** The part of a Vitest task {@link BrowserRig.afterTest} reads. */
+export interface FinishedTask {
+  readonly name: string;
+  readonly result?: { readonly state?: string };
+}
+
 /** What {@link startBrowserRig} gives a test file. */
 export interface BrowserRig {
   readonly server: SpawnedServer;
@@ -47,6 +53,11 @@ export interface BrowserRig {
   saveFailure(testName: string): Promise<void>;
   /** Closes every context opened since the last call (between tests). */
   closeContexts(): Promise<void>;
+  /**
+   * For `afterEach`: saves the failure (while the pages are still open) when the
+   * test failed, then closes its contexts.
+   */
+  afterTest(task: FinishedTask, label: string): Promise<void>;
   /** Closes the browser, stops the server and removes the bundle. */
   close(): Promise<void>;
 }
@@ -157,6 +168,10 @@ export async function startBrowserRig(): Promise<BrowserRig> {
     async closeContexts() {
       const open = contexts.splice(0);
       await Promise.all(open.map((context) => context.close().catch(() => undefined)));
+    },
+    async afterTest(task, label) {
+      if (task.result?.state === "fail") await rig.saveFailure(`${label} ${task.name}`);
+      await rig.closeContexts();
     },
     async close() {
       await rig.closeContexts();
