@@ -137,7 +137,11 @@ export class SyncEngine {
   private sleeper: { wake(): void } | undefined;
   private attempt = 0;
   private userChecked = false;
-  private readonly seen = new Set<string>();
+  /** Recent event ids → the subscription (counted from 1) that applied them. */
+  private readonly seen = new Map<string, number>();
+  private subscription = 0;
+  /** True until the current subscription brings an event this instance has not applied. */
+  private replaying = false;
   private readonly unsubscribeNetwork: () => void;
 
   constructor(private readonly core: Core) {
@@ -297,6 +301,8 @@ export class SyncEngine {
         streamAbort.abort();
       }, timeoutMs);
     };
+    this.subscription += 1;
+    this.replaying = true;
     try {
       feed();
       const stream = core.rpc.sync.subscribe(
@@ -341,10 +347,26 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * True when `event` was applied already and applying it again could only go
+   * back: delivered twice in this subscription, or part of the replay that starts
+   * a subscription, as long as that replay has brought nothing new. Once it has,
+   * later events are applied even if seen before: an older event was just applied,
+   * and the stream's order makes the newer ones set the state right again.
+   */
+  private isReplay(eventId: string): boolean {
+    if (eventId === "") return false;
+    const applied = this.seen.get(eventId);
+    if (applied === this.subscription) return true;
+    if (applied !== undefined && this.replaying) return true;
+    this.replaying = false;
+    return false;
+  }
+
   /** Applies one event (or only advances the cursor for a replay). */
   private async applyEvent(event: Event): Promise<void> {
     const core = this.core;
-    if (this.seen.has(event.eventId)) {
+    if (this.isReplay(event.eventId)) {
       core.logger.debug("dropped a replayed event", { eventId: event.eventId });
       await core.commit(() => ({ cursor: event.cursor }));
       return;
@@ -370,9 +392,10 @@ export class SyncEngine {
 
   private remember(eventId: string): void {
     if (eventId === "") return;
-    this.seen.add(eventId);
+    this.seen.delete(eventId);
+    this.seen.set(eventId, this.subscription);
     if (this.seen.size > SEEN_EVENT_IDS) {
-      const oldest = this.seen.values().next().value;
+      const oldest = this.seen.keys().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
   }
