@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Conversation, ConversationSchema, MemberSchema, type Message } from "@parley/protocol";
 
 /**
@@ -74,14 +74,49 @@ export function withReceipt(
 
 /**
  * A conversation from the server (an event, a unary answer) merged with what is
- * cached: the server's state wins, but a last message it left out is kept when
- * it is still the newest.
+ * cached. The server's state wins (title, members, roles), except for what only
+ * grows: the newest seq and its message, the receipt watermarks of a membership
+ * (same member, same join time) and the update time are never lowered, since the
+ * incoming state may be older than the cache (an event replayed after a snapshot).
+ * A last message the incoming state left out is kept when it is still the newest.
  */
 export function mergeConversation(incoming: Conversation, cached: Conversation | undefined): Conversation {
-  if (incoming.lastMessage || !cached?.lastMessage || cached.lastMessage.seq !== incoming.lastSeq) {
+  if (!cached) return incoming;
+  let changed = false;
+  const members = incoming.members.map((m) => {
+    const before = cached.members.find((c) => c.userId === m.userId && sameTime(c.joinedAt, m.joinedAt));
+    if (!before || (before.deliveredSeq <= m.deliveredSeq && before.readSeq <= m.readSeq)) return m;
+    changed = true;
+    return create(MemberSchema, {
+      ...m,
+      deliveredSeq: Math.max(m.deliveredSeq, before.deliveredSeq),
+      readSeq: Math.max(m.readSeq, before.readSeq),
+    });
+  });
+  const lastSeq = Math.max(incoming.lastSeq, cached.lastSeq);
+  const myReadSeq = Math.max(incoming.myReadSeq, cached.myReadSeq);
+  const incomingLast = incoming.lastMessage?.seq ?? 0;
+  const keepLast =
+    cached.lastMessage !== undefined && cached.lastMessage.seq === lastSeq && incomingLast < lastSeq;
+  const newer =
+    (cached.updatedAt ? timestampMs(cached.updatedAt) : 0) >
+    (incoming.updatedAt ? timestampMs(incoming.updatedAt) : 0);
+  if (!changed && !keepLast && !newer && lastSeq === incoming.lastSeq && myReadSeq === incoming.myReadSeq) {
     return incoming;
   }
-  return create(ConversationSchema, { ...incoming, lastMessage: cached.lastMessage });
+  return create(ConversationSchema, {
+    ...incoming,
+    members,
+    lastSeq,
+    lastMessage: keepLast ? cached.lastMessage : incoming.lastMessage,
+    myReadSeq,
+    unreadCount: Math.max(0, lastSeq - myReadSeq),
+    updatedAt: newer ? cached.updatedAt : incoming.updatedAt,
+  });
+}
+
+function sameTime(a: Timestamp | undefined, b: Timestamp | undefined): boolean {
+  return (a ? timestampMs(a) : 0) === (b ? timestampMs(b) : 0);
 }
 
 /** Newest activity first, ties by id (like ListConversations). */

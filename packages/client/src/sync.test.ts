@@ -222,6 +222,49 @@ describe("sync", () => {
     expect([shown?.text, shown?.reactions.map((r) => r.emoji)]).toEqual(["fixed", ["👍"]]);
   });
 
+  it("a replayed rename (an older state of the conversation) leaves its newest seq and receipts alone", async () => {
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const alice = h.client(a);
+    const bob = h.client(b).client;
+    await live(alice.client);
+    await live(bob);
+    const id = (await alice.client.createGroup({ title: "old", memberIds: [b] })).conversationId;
+    await waitFor(() => bob.conversation(id) !== undefined);
+    await bob.send(id, { text: "one" });
+    await waitFor(() => alice.client.messages(id).length === 1);
+    const older = await storedCursor({ storage: alice.storage });
+    await alice.client.rename(id, "new");
+    await bob.send(id, { text: "two" });
+    await bob.send(id, { text: "three" });
+    await waitFor(() => alice.client.conversation(id)?.lastSeq === 3);
+    await alice.client.close();
+    const conversations: { lastSeq: number; unread: number }[] = [];
+    let replayFrom: string | undefined = older;
+    const again = h.client(a, {
+      storage: alice.storage,
+      wrap: (transport) =>
+        rewinding(transport, () => {
+          const cursor = replayFrom;
+          replayFrom = undefined;
+          return cursor;
+        }),
+    });
+    again.client.on("conversation", ({ conversation }) =>
+      conversations.push({ lastSeq: conversation.lastSeq, unread: conversation.unreadCount }),
+    );
+    await live(again.client);
+    const truth = (await (await h.raw(a)).conversations.getConversation({ conversationId: id })).conversation;
+    const shown = again.client.conversation(id);
+    expect([shown?.title, shown?.lastSeq, shown?.unreadCount]).toEqual(["new", 3, truth?.unreadCount]);
+    expect(shown?.members.map((m) => [m.userId, m.deliveredSeq, m.readSeq])).toEqual(
+      truth?.members.map((m) => [m.userId, m.deliveredSeq, m.readSeq]),
+    );
+    // The replay never showed an older count.
+    expect(conversations.filter((c) => c.lastSeq < 3)).toEqual([]);
+  });
+
   it("fetches a conversation an event names that the cache does not have", async () => {
     h = await createHarness();
     const a = uniqueUser("alice");
