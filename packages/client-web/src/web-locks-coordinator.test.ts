@@ -75,15 +75,22 @@ describe("createWebLocksCoordinator in Chromium", () => {
     expect(await leader(first)).toBe(false);
   });
 
-  it("gives the leadership up on pagehide, before the page is torn down", async () => {
+  it("gives the leadership up on pagehide, and stays out when restored from the back/forward cache", async () => {
     const { pages } = await tabs(2, "parley:pagehide");
     const [first, second] = pages as [Page, Page];
     await poll(() => leaders(pages)).toEqual([0]);
     // The event alone (the page stays alive) must release the lock.
     await first.evaluate(() =>
-      window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false })),
+      window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })),
     );
     await poll(() => leader(second)).toBe(true);
+    // Restored from the back/forward cache: it stays out, and says so.
+    const warning = first.waitForEvent("console", (msg) => msg.type() === "warning");
+    await first.evaluate(() =>
+      window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })),
+    );
+    expect((await warning).text()).toContain("reload to rejoin");
+    expect(await lockQueue(second, "parley:pagehide")).toEqual({ held: 1, pending: 0 });
   });
 
   it("hands the leadership over on close() while the tab stays open", async () => {

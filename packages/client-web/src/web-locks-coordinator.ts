@@ -22,10 +22,13 @@ export interface WebLocksCoordinatorOptions {
 /**
  * A {@link TabCoordinator} for the tabs of one browser profile. The leader is the
  * tab holding the Web Lock `name` (`navigator.locks.request`), which it keeps
- * until {@link TabCoordinator.close} or until the page is hidden for good
- * (`pagehide`: the tab closes, reloads or navigates away); the browser then grants
- * the lock to the next waiting tab, which becomes the leader. A tab that crashes
- * loses the lock too. Messages travel over `BroadcastChannel(name)`: every other
+ * until {@link TabCoordinator.close} or until the page is hidden (`pagehide`: the
+ * tab closes, reloads or navigates away); the browser then grants the lock to the
+ * next waiting tab, which becomes the leader. A tab that crashes loses the lock
+ * too. `pagehide` ends the coordinator for good: if the browser later restores the
+ * page from its back/forward cache, the coordinator stays closed (and logs a
+ * warning), so apps that allow that cache should reload on `pageshow` with
+ * `persisted` set. Messages travel over `BroadcastChannel(name)`: every other
  * tab receives them, in the order each tab sent them.
  *
  * Where Web Locks or BroadcastChannel is missing (old browsers, some embedded
@@ -70,6 +73,18 @@ export function createWebLocksCoordinator(options: WebLocksCoordinatorOptions): 
   const onPageHide = () => {
     void close();
   };
+  // A page restored from the back/forward cache gave its place up on pagehide;
+  // it cannot lead or follow again without a reload.
+  const onPageShow = (event: PageTransitionEvent) => {
+    if (event.persisted && closed) {
+      logger?.warn(
+        "page restored from the back/forward cache after leaving its tab group; reload to rejoin",
+        {
+          name,
+        },
+      );
+    }
+  };
 
   async function close(): Promise<void> {
     if (closed) return request.then(() => undefined);
@@ -91,6 +106,7 @@ export function createWebLocksCoordinator(options: WebLocksCoordinatorOptions): 
         if (!closed) handlers.onMessage(event.data);
       };
       globalThis.addEventListener?.("pagehide", onPageHide);
+      globalThis.addEventListener?.("pageshow", onPageShow);
       request = locks
         .request(name, { mode: "exclusive", signal: abort.signal }, async () => {
           if (closed) return;
