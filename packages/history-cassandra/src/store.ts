@@ -54,7 +54,11 @@
  * User event streams follow the same pattern with `user_streams.last_position` as
  * the commit point: event rows (and their id index) are written first at positions
  * above the stored last position, where readers ignore them and a retried append
- * overwrites them; then the last position moves in one single-partition batch.
+ * overwrites them; then the last position (and the horizon, with
+ * `maxEventsPerUser`) moves in one single-partition batch. Buckets pruned by the
+ * count limit are deleted before that batch: a reader that finds positions missing
+ * treats them as expired and moves the horizon past them, which is what the batch
+ * then records.
  *
  * @module
  */
