@@ -1,3 +1,3 @@
 import { parleyTsup } from "../../tsup.config.base.js";
 
-export default parleyTsup();
+export default parleyTsup(["src/index.ts", "src/readme.ts"]);
