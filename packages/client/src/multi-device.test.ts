@@ -25,7 +25,8 @@ import {
  * with sends in flight), and the transport duplicates and reorders stream
  * deliveries, duplicates mutations, loses answers and resubscribes from older
  * cursors (see testing-helpers/faults.ts for exactly what is injected and why it
- * is fair). At the end every device must show exactly what the server has.
+ * is fair); the server is restarted (killed or stopped) up to twice. At the end
+ * every device must show exactly what the server has.
  *
  * Replay a run with `PARLEY_SEED=<n>` (the seed is printed at the start and is in
  * every assertion message); `PARLEY_FUZZ_STEPS` changes the number of steps. The
@@ -364,6 +365,7 @@ describe("several devices against the reference server, at random", () => {
     };
     const ownMessages = (d: Device, id: string) =>
       d.client.messages(id).filter((m) => m.message.senderId === d.userId && !m.message.deletedAt);
+    const counts = new Map<string, number>();
     /** What a step can do to a device; each returns false when it had nothing to act on. */
     const actions: Record<string, { weight: number; run: (d: Device) => Promise<boolean> }> = {
       send: {
@@ -466,7 +468,8 @@ describe("several devices against the reference server, at random", () => {
             await d.client.rename(group, `fuzz ${++serial}`);
             return true;
           } catch (err) {
-            if (isParleyError(err, "NETWORK")) return false;
+            // An online call: offline or during a server restart it fails and is not retried.
+            if (isParleyError(err) && err.retryable) return false;
             throw err;
           }
         },
@@ -475,6 +478,15 @@ describe("several devices against the reference server, at random", () => {
         weight: 3,
         run: async (d) => {
           d.client.setTyping(pick(conversationsOf(d.userId)), chance(0.5));
+          return true;
+        },
+      },
+      restartServer: {
+        weight: 1,
+        run: async () => {
+          // At most twice a run (each takes a few seconds): SIGKILL or SIGTERM, same data.
+          if ((counts.get("restartServer") ?? 0) >= 2) return false;
+          await server.restart({ hard: chance(0.5) });
           return true;
         },
       },
@@ -490,7 +502,6 @@ describe("several devices against the reference server, at random", () => {
     };
     const entries = Object.entries(actions).map(([name, a]): [number, string] => [a.weight, name]);
     const total = entries.reduce((sum, [weight]) => sum + weight, 0);
-    const counts = new Map<string, number>();
     for (let step = 0; step < STEPS; step++) {
       const device = pick(devices);
       const name = weighted(entries, rng() * total);
