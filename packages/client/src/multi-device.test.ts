@@ -16,6 +16,7 @@ import {
   type FaultRates,
   type FaultStats,
 } from "./testing-helpers/faults.js";
+import type { LocalMessage } from "./view.js";
 
 /**
  * A randomized test of the SDK against the real reference server over HTTP:
@@ -99,6 +100,14 @@ interface Device {
   readonly log: string[];
   client: ParleyClient;
   resyncs: number;
+  /** What an app that updates its screen from events alone would show. */
+  readonly screen: Screen;
+}
+
+/** Conversation id → a summary of the conversation, and → seq → a summary of each confirmed message. */
+interface Screen {
+  readonly conversations: Map<string, string>;
+  readonly messages: Map<string, Map<number, string>>;
 }
 
 interface SentRecord {
@@ -138,7 +147,7 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-function open(device: Omit<Device, "client" | "resyncs"> & { resyncs?: number }): ParleyClient {
+function open(device: Omit<Device, "client" | "resyncs" | "screen">): ParleyClient {
   const client = createParleyClient({
     transport: device.net.transport,
     network: device.net.monitor,
@@ -173,15 +182,62 @@ function addDevice(userId: string, index: number): Device {
     window: index % 2 === 1 ? 200 : 20,
     log: [] as string[],
   };
-  const device: Device = { ...base, client: open(base), resyncs: 0 };
+  const screen: Screen = { conversations: new Map(), messages: new Map() };
+  const device: Device = { ...base, client: open(base), resyncs: 0, screen };
   watch(device);
   devices.push(device);
   return device;
 }
 
+const json = (m: Message | undefined) => (m ? JSON.stringify(toJson(MessageSchema, m)) : "none");
+
+const summary = (c: Conversation) =>
+  JSON.stringify({
+    title: c.title,
+    lastSeq: c.lastSeq,
+    myReadSeq: c.myReadSeq,
+    unreadCount: c.unreadCount,
+    lastMessage: json(c.lastMessage),
+    members: c.members.map((m) => `${m.userId}:${m.deliveredSeq}/${m.readSeq}`),
+  });
+const shown = (m: LocalMessage) => `${json(m.message)} ${m.status}`;
+
+/** Redraws the whole screen from the client's state (at start, after a reload, on "resync"). */
+function redraw(device: Device): void {
+  const { client, screen } = device;
+  screen.conversations.clear();
+  screen.messages.clear();
+  for (const c of client.conversations()) {
+    screen.conversations.set(c.conversationId, summary(c));
+    const seqs = new Map<number, string>();
+    for (const m of client.messages(c.conversationId))
+      if (m.message.seq > 0) seqs.set(m.message.seq, shown(m));
+    screen.messages.set(c.conversationId, seqs);
+  }
+}
+
+/** Keeps the device's screen current from events only, as an app would. */
 function watch(device: Device): void {
-  device.client.on("resync", () => {
+  const { client, screen } = device;
+  client.on("resync", () => {
     device.resyncs += 1;
+    redraw(device);
+  });
+  client.on("conversation", ({ conversation }) =>
+    screen.conversations.set(conversation.conversationId, summary(conversation)),
+  );
+  client.on("conversationRemoved", ({ conversationId }) => {
+    screen.conversations.delete(conversationId);
+    screen.messages.delete(conversationId);
+  });
+  client.on("message", ({ conversationId, message }) => {
+    if (message.message.seq === 0) return;
+    let seqs = screen.messages.get(conversationId);
+    if (!seqs) {
+      seqs = new Map();
+      screen.messages.set(conversationId, seqs);
+    }
+    seqs.set(message.message.seq, shown(message));
   });
 }
 
@@ -190,6 +246,7 @@ async function reload(device: Device): Promise<void> {
   device.client = open(device);
   watch(device);
   await device.client.ready();
+  redraw(device);
 }
 
 /** Pages GetHistory from the start to the end. */
@@ -227,8 +284,6 @@ async function serverView(conversationIds: string[]): Promise<ServerView> {
   for (const id of conversationIds) history.set(id, await fullHistory(raw.get("alice") as ParleyClients, id));
   return { conversations, history };
 }
-
-const json = (m: Message | undefined) => (m ? JSON.stringify(toJson(MessageSchema, m)) : "none");
 
 /** Everything about `device` that differs from the server (empty when it matches). */
 function differences(device: Device, view: ServerView): string[] {
@@ -285,6 +340,20 @@ function differences(device: Device, view: ServerView): string[] {
     if (new Set(ids).size !== ids.length) say(`a message id repeats in ${id}`);
     const clientIds = local.map((m) => m.message.clientMsgId).filter((c) => c !== "");
     if (new Set(clientIds).size !== clientIds.length) say(`a client_msg_id repeats in ${id}`);
+    // An app drawing from events alone shows the same.
+    if (device.screen.conversations.get(id) !== summary(conversation)) {
+      say(
+        `the conversation ${id} drawn from events is ${device.screen.conversations.get(id)}, not ${summary(conversation)}`,
+      );
+    }
+    const drawn = device.screen.messages.get(id);
+    for (const m of local) {
+      if (drawn?.get(m.message.seq) !== shown(m)) {
+        say(
+          `message ${id}/${m.message.seq} drawn from events is ${drawn?.get(m.message.seq)}, not ${shown(m)}`,
+        );
+      }
+    }
     const bySeq = new Map(history.map((m) => [m.seq, m]));
     for (const m of local) {
       const want = bySeq.get(m.message.seq);
