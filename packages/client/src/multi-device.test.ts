@@ -16,12 +16,17 @@ import {
   type FaultRates,
   type FaultStats,
 } from "./testing-helpers/faults.js";
+import {
+  createLocalCoordinatorGroup,
+  type LocalCoordinatorGroup,
+} from "./testing-helpers/local-coordinators.js";
 import type { LocalMessage } from "./view.js";
 
 /**
  * A randomized test of the SDK against the real reference server over HTTP:
- * several devices of three users (alice and bob with several devices, carol with
- * one) act at random in a direct conversation and a group, while devices go
+ * several devices of three users (alice and bob with several devices, one of
+ * each a browser with two tabs sharing a connection; carol with one device) act
+ * at random in a direct conversation and a group, while devices go
  * offline and online, reload (close and reopen on the same storage, sometimes
  * with sends in flight), and the transport duplicates and reorders stream
  * deliveries, duplicates mutations, loses answers and resubscribes from older
@@ -38,7 +43,7 @@ import type { LocalMessage } from "./view.js";
 const SEED = process.env.PARLEY_SEED
   ? Number(process.env.PARLEY_SEED) >>> 0
   : (Math.random() * 2 ** 32) >>> 0;
-const STEPS = Number(process.env.PARLEY_FUZZ_STEPS ?? 800);
+const STEPS = Number(process.env.PARLEY_FUZZ_STEPS ?? 1200);
 const RATES: FaultRates = {
   duplicate: 0.05,
   reorder: 0.1,
@@ -90,6 +95,10 @@ function replacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * One client instance: a device, or one tab of a browser (tabs of one browser
+ * share its storage, network and a coordinator group, and one connection).
+ */
 interface Device {
   readonly name: string;
   readonly userId: string;
@@ -98,6 +107,8 @@ interface Device {
   /** snapshot.messagesPerConversation, also the window loaded on reload. */
   readonly window: number;
   readonly log: string[];
+  /** The browser's tabs, when this is one of them. */
+  readonly tabs: LocalCoordinatorGroup | undefined;
   client: ParleyClient;
   resyncs: number;
   /** What an app that updates its screen from events alone would show. */
@@ -126,7 +137,8 @@ interface ServerView {
 }
 
 const USERS = ["alice", "bob", "carol"] as const;
-const DEVICES: Record<(typeof USERS)[number], number> = { alice: 3, bob: 2, carol: 1 };
+/** Per user, the tabs of each device (1: an app; 2: a browser with two tabs). */
+const DEVICES: Record<(typeof USERS)[number], number[]> = { alice: [1, 1, 2], bob: [1, 2], carol: [1] };
 const EMOJI = ["👍", "🎉", "❤️"];
 
 let server: SpawnedServer;
@@ -158,11 +170,12 @@ function open(device: Omit<Device, "client" | "resyncs" | "screen">): ParleyClie
     reconnect: { initialDelayMs: 20, maxDelayMs: 300 },
     deliveredDelayMs: 20 + Math.floor(rng() * 80),
     snapshot: { messagesPerConversation: device.window },
+    ...(device.tabs ? { coordinator: device.tabs.create() } : {}),
   });
   return client;
 }
 
-function addDevice(userId: string, index: number): Device {
+function addDevice(userId: string, index: number, tabs: number): void {
   const cursors: string[] = [];
   const faulty = createFaultyTransport(
     createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }),
@@ -173,20 +186,21 @@ function addDevice(userId: string, index: number): Device {
       cursors,
     },
   );
-  const base = {
-    name: `${userId}#${index}`,
+  const shared = {
     userId,
     storage: createMemoryStorage(),
     net: createNetworkSwitch(faulty),
     // Some devices keep only the default window of 20 messages; others hold whole conversations.
     window: index % 2 === 1 ? 200 : 20,
-    log: [] as string[],
+    tabs: tabs > 1 ? createLocalCoordinatorGroup() : undefined,
   };
-  const screen: Screen = { conversations: new Map(), messages: new Map() };
-  const device: Device = { ...base, client: open(base), resyncs: 0, screen };
-  watch(device);
-  devices.push(device);
-  return device;
+  for (let tab = 0; tab < tabs; tab++) {
+    const base = { ...shared, name: `${userId}#${index}${tabs > 1 ? "abc"[tab] : ""}`, log: [] as string[] };
+    const screen: Screen = { conversations: new Map(), messages: new Map() };
+    const device: Device = { ...base, client: open(base), resyncs: 0, screen };
+    watch(device);
+    devices.push(device);
+  }
 }
 
 const json = (m: Message | undefined) => (m ? JSON.stringify(toJson(MessageSchema, m)) : "none");
@@ -401,7 +415,7 @@ describe("several devices against the reference server, at random", () => {
     console.log(`seed=${SEED} steps=${STEPS}`);
     const where = `seed=${SEED}`;
     const started = Date.now();
-    for (const user of USERS) for (let i = 1; i <= DEVICES[user]; i++) addDevice(user, i);
+    for (const user of USERS) DEVICES[user].forEach((tabs, i) => addDevice(user, i + 1, tabs));
     await waitFor(
       () => devices.every((d) => d.client.state === "live"),
       20_000,
