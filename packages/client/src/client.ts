@@ -24,6 +24,7 @@ import {
   type ClientState,
   emptyState,
   loadState,
+  oldestSeq,
   type StateChanges,
   sortedOutbox,
 } from "./state.js";
@@ -807,10 +808,10 @@ class Client implements ParleyClient, Core {
       if (page) {
         // A cached page right below (or inside) the window extends it; one further down is only returned.
         const window = this.data.messages.get(conversationId);
-        const oldest = window && window.size > 0 ? Math.min(...window.keys()) : undefined;
+        const oldest = window ? oldestSeq(window) : Number.POSITIVE_INFINITY;
         const last = page.messages.at(-1)?.seq ?? 0;
         const missing = page.messages.filter((m) => !window?.has(m.seq));
-        if (missing.length > 0 && (oldest === undefined || last >= oldest - 1))
+        if (missing.length > 0 && (oldest === Number.POSITIVE_INFINITY || last >= oldest - 1))
           await this.applyLocal({ messages: missing });
         return page;
       }

@@ -138,7 +138,7 @@ export function applyBatch(state: ClientState, batch: StoreBatch): StateChanges 
     changes.touched.add(id);
     let oldest = lowest.get(id);
     if (oldest === undefined) {
-      oldest = window.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...window.keys());
+      oldest = oldestSeq(window);
       lowest.set(id, oldest);
     }
     // The window stays one run: a message older than it joins only right below its oldest one
@@ -162,6 +162,13 @@ export function applyBatch(state: ClientState, batch: StoreBatch): StateChanges 
   }
   for (const [k, v] of Object.entries(batch.meta ?? {})) state.meta.set(k, v);
   return changes;
+}
+
+/** The lowest seq of a window (Infinity when it is empty). */
+export function oldestSeq(window: ReadonlyMap<number, unknown>): number {
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const seq of window.keys()) if (seq < oldest) oldest = seq;
+  return oldest;
 }
 
 /** The outbox in id (creation) order. */
