@@ -299,6 +299,60 @@ describe("messages and receipts", () => {
     await waitFor(() => bob.outbox().length === 0);
     await waitFor(() => alice.receipts(id).find((r) => r.userId === b)?.readSeq === 3);
   });
+
+  // Found by multi-device.test.ts (seed 2528366487): another device of the same user had raised the
+  // watermarks beyond what this device's stream had brought, and the answer showed them as they were.
+  it("a receipt answer ahead of this device's messages never shows read or delivered beyond the last seq", async () => {
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    // A device whose stream is slow: responses wait while `held` is set.
+    let held = false;
+    let release = () => {};
+    const slow = (transport: Transport): Transport => ({
+      unary: (...args) => transport.unary(...args),
+      stream: async (...args) => {
+        const response = await transport.stream(...args);
+        const messages = async function* () {
+          for await (const message of response.message) {
+            while (held) await new Promise<void>((resolve) => (release = resolve));
+            yield message;
+          }
+        };
+        return { ...response, message: messages() };
+      },
+    });
+    const laptop = h.client(a, { wrap: slow }).client;
+    const phone = h.client(a).client;
+    const bob = h.client(b).client;
+    await live(laptop);
+    await live(phone);
+    await live(bob);
+    const id = (await bob.createDirect(a)).conversationId;
+    await bob.send(id, { text: "one" });
+    await waitFor(() => laptop.conversation(id)?.lastSeq === 1 && phone.conversation(id)?.lastSeq === 1);
+    const beyond: string[] = [];
+    laptop.on("receipt", (r) => {
+      const last = laptop.conversation(id)?.lastSeq ?? 0;
+      if (r.readSeq > last || r.deliveredSeq > last)
+        beyond.push(`${r.userId} ${r.readSeq}/${r.deliveredSeq}/${last}`);
+    });
+    const mine = () => laptop.receipts(id).find((r) => r.userId === a);
+    held = true;
+    try {
+      await phone.send(id, { text: "two" }); // my watermarks on the server are now 2
+      await waitFor(() => phone.outbox().length === 0);
+      await laptop.markRead(id, 1);
+      await waitFor(() => laptop.outbox().length === 0);
+      expect([mine()?.readSeq, mine()?.deliveredSeq, laptop.conversation(id)?.lastSeq]).toEqual([1, 1, 1]);
+      expect(laptop.conversation(id)?.unreadCount).toBe(0);
+    } finally {
+      held = false;
+      release();
+    }
+    await waitFor(() => laptop.conversation(id)?.lastSeq === 2);
+    await waitFor(() => mine()?.readSeq === 2);
+    expect(beyond).toEqual([]);
+  });
 });
 
 describe("conversations", () => {

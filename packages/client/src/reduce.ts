@@ -45,7 +45,12 @@ export function withUpdatedMessage(conversation: Conversation, message: Message)
   return create(ConversationSchema, { ...conversation, lastMessage: message });
 }
 
-/** The conversation after a member's watermarks rose (merged with max, like the server). */
+/**
+ * The conversation after a member's watermarks rose (merged with max, like the
+ * server), never above its newest cached seq: a unary answer may carry
+ * watermarks another device of mine raised beyond the messages this device's
+ * stream brought so far; the stream brings that rise again after those messages.
+ */
 export function withReceipt(
   conversation: Conversation,
   userId: string,
@@ -53,6 +58,9 @@ export function withReceipt(
   readSeq: number,
   me: string,
 ): Conversation {
+  const last = conversation.lastSeq;
+  readSeq = Math.min(readSeq, last);
+  deliveredSeq = Math.min(deliveredSeq, last);
   let changed = false;
   const members = conversation.members.map((m) => {
     if (m.userId !== userId) return m;
