@@ -230,16 +230,33 @@ function redraw(device: Device): void {
   }
 }
 
+/** Receipt watermarks seen breaking read <= delivered <= last at any time (not only at the end). */
+const brokenReceipts: string[] = [];
+
+function checkReceipts(device: Device, conversationId: string): void {
+  const conversation = device.client.conversation(conversationId);
+  if (!conversation || brokenReceipts.length >= 20) return;
+  const last = conversation.lastSeq;
+  for (const r of device.client.receipts(conversationId)) {
+    if (r.readSeq <= r.deliveredSeq && r.deliveredSeq <= last) continue;
+    brokenReceipts.push(
+      `${device.name}: ${r.userId} in ${conversationId} read/delivered/last ${r.readSeq}/${r.deliveredSeq}/${last}`,
+    );
+  }
+}
+
 /** Keeps the device's screen current from events only, as an app would. */
 function watch(device: Device): void {
   const { client, screen } = device;
+  client.on("receipt", ({ conversationId }) => checkReceipts(device, conversationId));
   client.on("resync", () => {
     device.resyncs += 1;
     redraw(device);
   });
-  client.on("conversation", ({ conversation }) =>
-    screen.conversations.set(conversation.conversationId, summary(conversation)),
-  );
+  client.on("conversation", ({ conversation }) => {
+    screen.conversations.set(conversation.conversationId, summary(conversation));
+    checkReceipts(device, conversation.conversationId);
+  });
   client.on("conversationRemoved", ({ conversationId }) => {
     screen.conversations.delete(conversationId);
     screen.messages.delete(conversationId);
@@ -639,6 +656,7 @@ describe("several devices against the reference server, at random", () => {
     });
     const quiet = Date.now();
     expect(problems, `${where}: devices differ from the server`).toEqual([]);
+    expect(brokenReceipts, `${where}: receipts shown at some time`).toEqual([]);
 
     // Every send that did not fail is on the server exactly once.
     for (const s of sends) {
