@@ -245,6 +245,24 @@ function checkReceipts(device: Device, conversationId: string): void {
   }
 }
 
+/** Times a device's messages() showed a message twice or out of order (at any time). */
+const brokenViews: string[] = [];
+
+function checkView(device: Device, conversationId: string): void {
+  if (brokenViews.length >= 20) return;
+  const local = device.client.messages(conversationId);
+  const seqs = local.map((m) => m.message.seq).filter((seq) => seq > 0);
+  const clientIds = local.map((m) => m.message.clientMsgId).filter((id) => id !== "");
+  if (
+    seqs.some((seq, i) => i > 0 && seq <= (seqs[i - 1] as number)) ||
+    new Set(clientIds).size !== clientIds.length
+  ) {
+    brokenViews.push(
+      `${device.name}: ${conversationId} shows ${local.map((m) => `${m.message.seq}:${m.message.clientMsgId.slice(-6)}`).join(" ")}`,
+    );
+  }
+}
+
 /** Keeps the device's screen current from events only, as an app would. */
 function watch(device: Device): void {
   const { client, screen } = device;
@@ -262,6 +280,7 @@ function watch(device: Device): void {
     screen.messages.delete(conversationId);
   });
   client.on("message", ({ conversationId, message }) => {
+    checkView(device, conversationId);
     if (message.message.seq === 0) return;
     let seqs = screen.messages.get(conversationId);
     if (!seqs) {
@@ -657,6 +676,7 @@ describe("several devices against the reference server, at random", () => {
     const quiet = Date.now();
     expect(problems, `${where}: devices differ from the server`).toEqual([]);
     expect(brokenReceipts, `${where}: receipts shown at some time`).toEqual([]);
+    expect(brokenViews, `${where}: messages shown at some time`).toEqual([]);
 
     // Every send that did not fail is on the server exactly once.
     for (const s of sends) {
