@@ -600,6 +600,22 @@ describe("several devices against the reference server, at random", () => {
           return true;
         },
       },
+      scrollUp: {
+        weight: 3,
+        run: async (d) => {
+          // Read the page above the window (from the cache, else the server), as scrolling up does.
+          const id = pick(conversationsOf(d.userId));
+          const oldest = d.client.messages(id).find((m) => m.message.seq > 0)?.message.seq ?? 0;
+          if (oldest <= 1) return false;
+          try {
+            const page = await d.client.history(id, { before: oldest, limit: 1 + Math.floor(rng() * 30) });
+            return page.messages.length > 0;
+          } catch (err) {
+            if (isParleyError(err) && err.retryable) return false;
+            throw err;
+          }
+        },
+      },
       restartServer: {
         weight: 1,
         run: async () => {

@@ -19,7 +19,7 @@ export type TestClientOptions = Partial<Omit<ParleyClientOptions, "transport" | 
   storage?: MemoryStorage;
   /** Reuse a network switch (e.g. to keep it offline across a restart). */
   net?: NetworkSwitch;
-  /** Wraps the client's transport (inside the network switch), e.g. to count calls. */
+  /** Wraps the client's transport (around the network switch), e.g. to count calls. */
   wrap?: (transport: Transport) => Transport;
 };
 
