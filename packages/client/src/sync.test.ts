@@ -265,6 +265,51 @@ describe("sync", () => {
     expect(conversations.filter((c) => c.lastSeq < 3)).toEqual([]);
   });
 
+  it("messages a history page brought before the stream did still count when the stream brings them", async () => {
+    h = await createHarness();
+    const a = uniqueUser("alice");
+    const b = uniqueUser("bob");
+    const raw = await h.raw(b);
+    const id = (await raw.conversations.createDirect({ peerUserId: a })).conversation?.conversationId ?? "";
+    for (let i = 1; i <= 25; i++)
+      await raw.messages.sendMessage({ conversationId: id, clientMsgId: `p${i}`, text: `p${i}` });
+    // A device whose stream is slow: responses wait while `held` is set.
+    let held = false;
+    let release = () => {};
+    const alice = h.client(a, {
+      wrap: (transport: Transport): Transport => ({
+        unary: (...args) => transport.unary(...args),
+        stream: async (...args) => {
+          const response = await transport.stream(...args);
+          const messages = async function* () {
+            for await (const message of response.message) {
+              while (held) await new Promise<void>((resolve) => (release = resolve));
+              yield message;
+            }
+          };
+          return { ...response, message: messages() };
+        },
+      }),
+    }).client;
+    await live(alice);
+    expect(alice.conversation(id)?.lastSeq).toBe(25);
+    held = true;
+    try {
+      await raw.messages.sendMessage({ conversationId: id, clientMsgId: "p26", text: "p26" });
+      await raw.messages.sendMessage({ conversationId: id, clientMsgId: "p27", text: "p27" });
+      // The cache lacks 1-5, so this page comes from the server, with 26 and 27 the stream has not brought.
+      const page = await alice.history(id, { after: 0, limit: 50 });
+      expect([page.source, page.messages.length]).toEqual(["network", 27]);
+    } finally {
+      held = false;
+      release();
+    }
+    await waitFor(() => alice.conversation(id)?.lastSeq === 27);
+    const conversation = alice.conversation(id);
+    expect([conversation?.unreadCount, conversation?.lastMessage?.text]).toEqual([27, "p27"]);
+    expect(alice.messages(id).map((m) => m.message.seq)).toEqual(Array.from({ length: 27 }, (_, i) => i + 1));
+  });
+
   it("fetches a conversation an event names that the cache does not have", async () => {
     h = await createHarness();
     const a = uniqueUser("alice");

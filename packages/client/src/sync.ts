@@ -1,4 +1,11 @@
-import type { Conversation, Event, GetSnapshotResponse, Message } from "@parley/protocol";
+import { equals } from "@bufbuild/protobuf";
+import {
+  type Conversation,
+  ConversationSchema,
+  type Event,
+  type GetSnapshotResponse,
+  type Message,
+} from "@parley/protocol";
 import { backoffDelay, interruptibleSleep } from "./backoff.js";
 import type { Core } from "./core.js";
 import { ParleyError, toParleyError } from "./errors.js";
@@ -60,7 +67,14 @@ export function eventBatch(state: ClientState, event: Event, me: string, ctx: Ev
         message.senderId === me && message.clientMsgId !== ""
           ? acknowledgeSend(state, message.clientMsgId, message.seq)
           : {};
-      if (ctx.duplicate) return { cursor: event.cursor, conversations: fetchedPut, ...ack };
+      if (ctx.duplicate) {
+        // Cached already (e.g. a history page brought it before the stream did): the message
+        // stays, but it still counts for the conversation (newest seq, unread, sender's receipts).
+        const known = state.messages.get(id)?.get(message.seq) ?? message;
+        const next = cached ? withMessage(cached, known, me) : undefined;
+        const changed = next !== undefined && !equals(ConversationSchema, next, cached as Conversation);
+        return { cursor: event.cursor, conversations: changed ? [next] : fetchedPut, ...ack };
+      }
       return {
         cursor: event.cursor,
         conversations: cached ? [withMessage(cached, message, me)] : [],
