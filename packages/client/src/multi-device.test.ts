@@ -630,6 +630,25 @@ describe("several devices against the reference server, at random", () => {
           }
         },
       },
+      jump: {
+        weight: 2,
+        run: async (d) => {
+          // Open history at a random place (after or around a seq): pages may reach past what the
+          // stream brought so far.
+          const id = pick(conversationsOf(d.userId));
+          const last = d.client.conversation(id)?.lastSeq ?? 0;
+          if (last === 0) return false;
+          const seq = Math.floor(rng() * last);
+          const limit = 1 + Math.floor(rng() * 60);
+          try {
+            await d.client.history(id, chance(0.5) ? { after: seq, limit } : { around: seq + 1, limit });
+            return true;
+          } catch (err) {
+            if (isParleyError(err) && err.retryable) return false;
+            throw err;
+          }
+        },
+      },
       restartServer: {
         weight: 1,
         run: async () => {
