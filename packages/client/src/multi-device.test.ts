@@ -43,7 +43,7 @@ import type { LocalMessage } from "./view.js";
 const SEED = process.env.PARLEY_SEED
   ? Number(process.env.PARLEY_SEED) >>> 0
   : (Math.random() * 2 ** 32) >>> 0;
-const STEPS = Number(process.env.PARLEY_FUZZ_STEPS ?? 1200);
+const STEPS = Number(process.env.PARLEY_FUZZ_STEPS ?? 1500);
 const RATES: FaultRates = {
   duplicate: 0.05,
   reorder: 0.1,
