@@ -451,7 +451,9 @@ describe("several devices against the reference server, at random", () => {
     console.log(`seed=${SEED} steps=${STEPS}`);
     const where = `seed=${SEED}`;
     const started = Date.now();
-    for (const user of USERS) DEVICES[user].forEach((tabs, i) => addDevice(user, i + 1, tabs));
+    for (const user of USERS) {
+      for (const [i, tabs] of DEVICES[user].entries()) addDevice(user, i + 1, tabs);
+    }
     await waitFor(
       () => devices.every((d) => d.client.state === "live"),
       20_000,
