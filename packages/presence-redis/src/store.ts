@@ -1,4 +1,5 @@
 import type { PresenceRecord, PresenceStore, Unsubscribe } from "@parley/presence";
+import { callListeners } from "@parley/presence";
 import { ErrorReason, reasonOf } from "@parley/protocol";
 import { openConnections, type RedisConnectionOptions, runScript, silentLogger } from "./connection.js";
 import { closedError, toParleyError } from "./errors.js";
@@ -157,21 +158,8 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     track(subscriber.unsubscribe(channel), "unsubscribe");
   }
 
-  function callAll<T>(listeners: Iterable<(value: T) => void> | undefined, value: T): void {
-    if (!listeners) return;
-    // Copy: a listener may unsubscribe (itself or another) while we iterate.
-    for (const listener of [...listeners]) {
-      try {
-        listener(value);
-      } catch (error) {
-        try {
-          onListenerError(error);
-        } catch {
-          // The error reporter itself failed; nothing more we can do.
-        }
-      }
-    }
-  }
+  const callAll = <T>(listeners: Iterable<(value: T) => void> | undefined, value: T): void =>
+    callListeners(listeners, value, onListenerError);
 
   /** Tells the user's watchers about a change, unless it repeats what they were last told. */
   function deliver(entry: Watched, record: PresenceRecord): void {

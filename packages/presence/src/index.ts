@@ -5,5 +5,6 @@
  *
  * @packageDocumentation
  */
+export { callListeners } from "./listeners.js";
 export { createMemoryPresenceStore, type MemoryPresenceStoreOptions } from "./memory.js";
 export type { PresenceRecord, PresenceStore, Unsubscribe } from "./port.js";

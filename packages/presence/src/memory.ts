@@ -1,3 +1,4 @@
+import { callListeners } from "./listeners.js";
 import type { PresenceRecord, PresenceStore, Unsubscribe } from "./port.js";
 
 /** Options for {@link createMemoryPresenceStore}. */
@@ -60,21 +61,8 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
     if (closed) throw new Error(`unable to ${op}; presence store is closed`);
   }
 
-  function callAll<T>(listeners: Iterable<(value: T) => void> | undefined, value: T): void {
-    if (!listeners) return;
-    // Copy: a listener may unsubscribe (itself or another) while we iterate.
-    for (const listener of [...listeners]) {
-      try {
-        listener(value);
-      } catch (error) {
-        try {
-          onListenerError(error);
-        } catch {
-          // The error reporter itself failed; nothing more we can do.
-        }
-      }
-    }
-  }
+  const callAll = <T>(listeners: Iterable<(value: T) => void> | undefined, value: T): void =>
+    callListeners(listeners, value, onListenerError);
 
   function record(userId: string, at: number): PresenceRecord {
     const conns = connections.get(userId);
