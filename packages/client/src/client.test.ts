@@ -2,7 +2,14 @@ import type { Transport } from "@connectrpc/connect";
 import { mintToken } from "@parley/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isParleyError, type ParleyError } from "./errors.js";
-import { createHarness, type Harness, live, uniqueUser, waitFor } from "./testing-helpers/harness.js";
+import {
+  createHarness,
+  type Harness,
+  live,
+  livePair,
+  uniqueUser,
+  waitFor,
+} from "./testing-helpers/harness.js";
 import type { MessageStatus } from "./view.js";
 
 let h: Harness;
@@ -201,13 +208,11 @@ describe("connection", () => {
 
 describe("messages and receipts", () => {
   it("a send is pending, then sent with a seq, and the peer's client receives it once", async () => {
-    const a = uniqueUser("alice");
-    const b = uniqueUser("bob");
-    const alice = h.client(a).client;
-    const bob = h.client(b).client;
-    await live(alice);
-    await live(bob);
-    const conv = await alice.createDirect(b);
+    const pair = await livePair(h);
+    const { a } = pair;
+    const alice = pair.alice.client;
+    const bob = pair.bob.client;
+    const conv = { conversationId: pair.id };
     const bobMessages: number[] = [];
     bob.on("message", (e) => bobMessages.push(e.message.message.seq));
     const pending = await alice.send(conv.conversationId, { text: "hello" });
@@ -226,14 +231,10 @@ describe("messages and receipts", () => {
   });
 
   it("my message goes sent → delivered → read as the peer's client reports delivery and reads it", async () => {
-    const a = uniqueUser("alice");
-    const b = uniqueUser("bob");
-    const alice = h.client(a).client;
-    const bob = h.client(b, { deliveredDelayMs: 100 }).client;
-    await live(alice);
-    await live(bob);
-    const conv = await alice.createDirect(b);
-    const id = conv.conversationId;
+    const pair = await livePair(h, { deliveredDelayMs: 100 });
+    const { b, id } = pair;
+    const alice = pair.alice.client;
+    const bob = pair.bob.client;
     const statuses: MessageStatus[] = [];
     alice.on("message", (e) => statuses.push(e.message.status));
     await alice.send(id, { text: "did you get this?" });
@@ -252,14 +253,10 @@ describe("messages and receipts", () => {
   });
 
   it("cached unread counts equal the server's after quiescence", async () => {
-    const a = uniqueUser("alice");
-    const b = uniqueUser("bob");
-    const alice = h.client(a).client;
-    const bob = h.client(b).client;
-    await live(alice);
-    await live(bob);
-    const conv = await alice.createDirect(b);
-    const id = conv.conversationId;
+    const pair = await livePair(h);
+    const { a, b, id } = pair;
+    const alice = pair.alice.client;
+    const bob = pair.bob.client;
     for (const text of ["one", "two", "three", "four"]) await alice.send(id, { text });
     await waitFor(() => bob.conversation(id)?.lastSeq === 4);
     expect(bob.conversation(id)?.unreadCount).toBe(4);
@@ -278,14 +275,11 @@ describe("messages and receipts", () => {
   });
 
   it("markRead coalesces offline into one item with the highest seq, then reaches the server", async () => {
-    const a = uniqueUser("alice");
-    const b = uniqueUser("bob");
-    const alice = h.client(a).client;
-    const bobT = h.client(b);
+    const pair = await livePair(h);
+    const { b, id } = pair;
+    const alice = pair.alice.client;
+    const bobT = pair.bob;
     const bob = bobT.client;
-    await live(alice);
-    await live(bob);
-    const id = (await alice.createDirect(b)).conversationId;
     for (const text of ["1", "2", "3"]) await alice.send(id, { text });
     await waitFor(() => bob.conversation(id)?.lastSeq === 3);
     bobT.net.setOnline(false);

@@ -3,7 +3,14 @@ import { ulid } from "@parley/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createNetworkSwitch } from "./network-switch.js";
 import { createMemoryClientStore } from "./store/memory.js";
-import { createHarness, type Harness, live, uniqueUser, waitFor } from "./testing-helpers/harness.js";
+import {
+  createHarness,
+  type Harness,
+  live,
+  livePair,
+  uniqueUser,
+  waitFor,
+} from "./testing-helpers/harness.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -19,16 +26,7 @@ async function serverTexts(userId: string, conversationId: string): Promise<stri
   return page.messages.map((m) => `${m.seq}:${m.text}`);
 }
 
-async function pair() {
-  const a = uniqueUser("alice");
-  const b = uniqueUser("bob");
-  const alice = h.client(a);
-  const bob = h.client(b);
-  await live(alice.client);
-  await live(bob.client);
-  const id = (await alice.client.createDirect(b)).conversationId;
-  return { a, b, alice, bob, id };
-}
+const pair = () => livePair(h);
 
 describe("outbox", () => {
   it("queues sends made offline in order and delivers each once, in order, when back online", async () => {

@@ -1,6 +1,13 @@
 import { sleep } from "@parley/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createHarness, type Harness, live, uniqueUser, waitFor } from "./testing-helpers/harness.js";
+import {
+  createHarness,
+  type Harness,
+  live,
+  livePair,
+  uniqueUser,
+  waitFor,
+} from "./testing-helpers/harness.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -12,13 +19,10 @@ afterEach(async () => {
 
 describe("typing", () => {
   it("throttles my indicator, sends stop at once, and the peer's indicator expires on its own", async () => {
-    const a = uniqueUser("alice");
-    const b = uniqueUser("bob");
-    const alice = h.client(a).client;
-    const bob = h.client(b).client;
-    await live(alice);
-    await live(bob);
-    const id = (await alice.createDirect(b)).conversationId;
+    const pair = await livePair(h);
+    const { a, b, id } = pair;
+    const alice = pair.alice.client;
+    const bob = pair.bob.client;
     await waitFor(() => bob.conversation(id) !== undefined);
 
     // What reaches bob's devices, straight from the server.

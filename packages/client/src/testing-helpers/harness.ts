@@ -79,6 +79,28 @@ export async function live(client: ParleyClient, timeoutMs = 5_000): Promise<voi
   await waitFor(() => client.state === "live", timeoutMs, `${client.userId} live`);
 }
 
+/** Two users with live clients and their direct conversation, created by alice. */
+export interface TestPair {
+  readonly a: string;
+  readonly b: string;
+  readonly alice: TestClient;
+  readonly bob: TestClient;
+  /** The direct conversation's id. */
+  readonly id: string;
+}
+
+/** Starts alice and bob (bob with `bobOptions`), waits until both are live, and has alice create their direct conversation. */
+export async function livePair(h: Harness, bobOptions: TestClientOptions = {}): Promise<TestPair> {
+  const a = uniqueUser("alice");
+  const b = uniqueUser("bob");
+  const alice = h.client(a);
+  const bob = h.client(b, bobOptions);
+  await live(alice.client);
+  await live(bob.client);
+  const id = (await alice.client.createDirect(b)).conversationId;
+  return { a, b, alice, bob, id };
+}
+
 /** Texts of a client's view of a conversation, with their status. */
 export function texts(client: ParleyClient, conversationId: string): string[] {
   return client.messages(conversationId).map((m) => `${m.message.text}:${m.status}`);
