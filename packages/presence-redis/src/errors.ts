@@ -1,17 +1,5 @@
 import { ErrorReason, parleyError, reasonOf } from "@parley/protocol";
-
-/** Node socket error codes that mean Redis cannot be reached right now. */
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-]);
+import { isSocketUnavailable } from "@parley/router";
 
 /** Redis replies that mean "not now" (loading, failover, busy script, out of memory), not "wrong". */
 const TRANSIENT_REPLIES = [
@@ -37,8 +25,7 @@ const CLIENT_MESSAGES = ["Command timed out", "Connection is closed", "Stream is
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === "MaxRetriesPerRequestError" || err.name === "AbortError") return true;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
+  if (isSocketUnavailable(err)) return true;
   if (err.name === "ReplyError") return TRANSIENT_REPLIES.some((word) => err.message.startsWith(word));
   return CLIENT_MESSAGES.some((text) => err.message.startsWith(text));
 }

@@ -1,4 +1,5 @@
 import { ErrorReason, parleyError, reasonOf } from "@parley/protocol";
+import { isSocketUnavailable } from "@parley/router";
 
 /**
  * kafkajs errors that mean the cluster cannot be reached or cannot serve the request
@@ -25,19 +26,6 @@ const UNAVAILABLE_NAMES = new Set([
  */
 const UNAVAILABLE_MESSAGES = new Set(["Broker not connected"]);
 
-/** Node socket error codes, in case one reaches us unwrapped. */
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-]);
-
 interface KafkaJsLike {
   name: string;
   retriable?: unknown;
@@ -56,7 +44,7 @@ export function isKafkaUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const e = error as Error & KafkaJsLike;
   if (UNAVAILABLE_NAMES.has(e.name)) return true;
-  if (typeof e.code === "string" && NETWORK_CODES.has(e.code)) return true;
+  if (isSocketUnavailable(e)) return true;
   if (UNAVAILABLE_MESSAGES.has(e.message)) return true;
   return e.name.startsWith("KafkaJS") && e.retriable === true;
 }

@@ -30,3 +30,4 @@ export { createLocalReplyChannel, type ReplyChannel } from "./pipeline/replies.j
 export { DEFAULT_TOPICS, type TopicConfig } from "./pipeline/topics.js";
 export { conversationView, findMember, memberView } from "./pipeline/views.js";
 export { createWorker, dedupKey, type Worker, type WorkerOptions } from "./pipeline/worker.js";
+export { isSocketUnavailable } from "./socket-errors.js";
