@@ -3,7 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { HistoryStore, NewUserEvent } from "@parley/history";
 import { EventSchema } from "@parley/protocol";
 import { InboxRecordSchema } from "@parley/protocol/internal";
-import type { Consumer, EventLog, LogRecord } from "../log/port.js";
+import type { ConsumeOptions, Consumer, EventLog, LogRecord } from "../log/port.js";
 import type { Logger } from "../logger.js";
 import type { Hub } from "./hub.js";
 import type { TopicConfig } from "./topics.js";
@@ -17,6 +17,8 @@ export interface InboxConsumerOptions {
   logger: Logger;
   /** Consumer group of all gateways. @defaultValue "parley.gateways" */
   group?: string;
+  /** See {@link ConsumeOptions.onAssignment}: which inbox partitions (users) this gateway serves now. */
+  onAssignment?: ConsumeOptions["onAssignment"];
 }
 
 /**
@@ -65,6 +67,7 @@ export async function createInboxConsumer(options: InboxConsumerOptions): Promis
     topic: topics.inbox,
     group: options.group ?? "parley.gateways",
     handler,
+    onAssignment: options.onAssignment,
     onError: (err, records) =>
       logger.warn("inbox batch failed; will retry", {
         err,
