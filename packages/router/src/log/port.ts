@@ -38,6 +38,22 @@ export interface ConsumeOptions {
   maxBatch?: number;
   /** Called when the handler throws, before redelivery. */
   onError?: (error: unknown, records: LogRecord[]) => void;
+  /**
+   * Called with every partition of the topic this consumer owns, whenever that set
+   * changes (after it joins the group and after each rebalance), before records of a
+   * newly assigned partition reach the handler; called with [] once `stop()` finished.
+   *
+   * Partitions are listed in ascending order. It may be called again with the same set
+   * (Kafka reports every rejoin): a member that was out of the group for a while (a
+   * stalled process whose session expired) may have lost a partition and got it back,
+   * and another member may have handled records of it in between. So anything kept
+   * about a partition's records (caches of state they build) should be treated as
+   * possibly stale after every call, not only after calls that drop the partition.
+   * Kafka also calls it with [] when its client gives up on a consumer (before it
+   * restarts and joins again). It must not throw; it is called synchronously, never
+   * during a handler call of a partition it takes away.
+   */
+  onAssignment?: (partitions: number[]) => void;
 }
 
 /** A running consumer. */
@@ -55,7 +71,13 @@ export interface Consumer {
 export interface EventLog {
   /** Creates the topic with `partitions` partitions if it does not exist. */
   ensureTopic(topic: string, partitions: number): Promise<void>;
-  /** The partition a key maps to. */
+  /**
+   * The partition a key maps to. Synchronous, so the topic's partition count must be
+   * known already: the in-process log reads it from its database (any topic created
+   * with `ensureTopic`, in this process or an earlier one); the Kafka log learns it
+   * from a prior `ensureTopic`, `append` or `consume` on the topic by this object,
+   * and throws before that. Call `ensureTopic` at start-up.
+   */
   partitionFor(topic: string, key: string): number;
   /** Appends records; resolves once they are durable (committed to disk / acks=all). */
   append(topic: string, records: NewRecord[]): Promise<AppendResult[]>;

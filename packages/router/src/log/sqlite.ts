@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS group_offsets (
  *   partition there is one handler call at a time, in offset order.
  * - There is one consumer per group and topic in this log (no partition assignment
  *   between consumers): a second `consume` of the same group and topic rejects while
- *   the first runs. Different groups consume independently.
+ *   the first runs. Different groups consume independently. `onAssignment` is called
+ *   once with every partition when `consume` starts, and with [] when `stop()` ends.
  * - A topic's partition count is fixed when it is created; `ensureTopic` with another
  *   count rejects (Kafka cannot shrink a topic; growing is not supported here either,
  *   since it would move keys to other partitions).
@@ -293,7 +294,16 @@ class SqliteEventLog implements EventLog {
       );
     }
     const starts = this.registerGroup(group, topic, partitions);
-    const consumer = new GroupConsumer(() => this.consumers.delete(consumerKey));
+    const onAssignment = options.onAssignment;
+    const consumer = new GroupConsumer(() => {
+      this.consumers.delete(consumerKey);
+      notifyAssignment(onAssignment, []);
+    });
+    // Every partition belongs to this consumer, before its loops deliver anything.
+    notifyAssignment(
+      onAssignment,
+      Array.from({ length: partitions }, (_, partition) => partition),
+    );
     for (let partition = 0; partition < partitions; partition++) {
       const loop = new PartitionLoop({
         log: this,
@@ -435,6 +445,14 @@ class SqliteEventLog implements EventLog {
 
 function closedError(operation: string): Error {
   return new Error(`unable to ${operation}; the event log is closed`);
+}
+
+function notifyAssignment(onAssignment: ConsumeOptions["onAssignment"], partitions: number[]): void {
+  try {
+    onAssignment?.(partitions);
+  } catch {
+    // A throwing onAssignment must not stop delivery (nor stop() from finishing).
+  }
 }
 
 function listenerKey(topic: string, partition: number): string {
