@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import type { Logger } from "@parley/router";
 import { Redis, type RedisOptions } from "ioredis";
 
-/** Options shared by {@link createRedisPresenceStore} and {@link createRedisRoutingMap}. */
+/**
+ * Options shared by {@link createRedisPresenceStore}, {@link createRedisRoutingMap} and
+ * {@link createRedisReplyChannel}.
+ */
 export interface RedisConnectionOptions {
   /**
    * Redis to connect to, e.g. `"redis://127.0.0.1:6379"`. The store opens its own

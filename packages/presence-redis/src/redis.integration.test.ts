@@ -247,8 +247,9 @@ describe("createRedisPresenceStore across a Redis restart", () => {
 describe("createRedisRoutingMap", () => {
   const routesPrefix = uniquePrefix("routes");
   const maps: RoutingMap[] = [];
-  const open = () => {
-    const map = createRedisRoutingMap({ url: REDIS_URL, keyPrefix: routesPrefix });
+  /** A map as one gateway has it; `keyPrefix` sets apart a test that reads every lease. */
+  const open = (keyPrefix = routesPrefix) => {
+    const map = createRedisRoutingMap({ url: REDIS_URL, keyPrefix });
     maps.push(map);
     return map;
   };
@@ -294,6 +295,53 @@ describe("createRedisRoutingMap", () => {
     );
   });
 
+  it("lets a forced claim take a live lease over; the previous holder's renewal then fails", async () => {
+    const own = `${routesPrefix}force:`;
+    const dead = open(own);
+    const assigned = open(own);
+    const partition = 5;
+    expect(await dead.claim(partition, "gw-dead", 60_000)).toBe(true);
+    // Kafka assigned the partition to gw-new: it does not wait the 60 s out.
+    expect(await assigned.claim(partition, "gw-new", 60_000)).toBe(false);
+    expect(await assigned.claim(partition, "gw-new", 60_000, { force: false })).toBe(false);
+    expect(await assigned.owner(partition)).toBe("gw-dead");
+    expect(await assigned.claim(partition, "gw-new", 60_000, { force: true })).toBe(true);
+    expect(await dead.owner(partition)).toBe("gw-new");
+    // The old holder, if it was only slow, learns on its next heartbeat that it lost the partition.
+    expect(await dead.claim(partition, "gw-dead", 60_000)).toBe(false);
+    expect(await dead.release(partition, "gw-dead")).toBe(false);
+    expect(await assigned.owner(partition)).toBe("gw-new");
+    // A forced claim renews one's own lease like any other, and works on a free partition.
+    expect(await assigned.claim(partition, "gw-new", 60_000, { force: true })).toBe(true);
+    expect(await assigned.claim(6, "gw-new", 60_000, { force: true })).toBe(true);
+    expect(await dead.owners()).toEqual(
+      new Map([
+        [5, "gw-new"],
+        [6, "gw-new"],
+      ]),
+    );
+  });
+
+  it("announces gateway endpoints to other processes, renews them, and forgets them when the lease runs out", async () => {
+    const gatewayA = open();
+    const gatewayB = open();
+    const reader = open();
+    expect(await reader.endpoint("gw-never")).toBeUndefined();
+
+    await gatewayA.announce("gw-a", "http://10.0.0.1:8080", 60_000);
+    await gatewayB.announce("gw-b", "https://gw-b.example.com/parley", 400);
+    expect(await reader.endpoint("gw-a")).toBe("http://10.0.0.1:8080");
+    expect(await reader.endpoint("gw-b")).toBe("https://gw-b.example.com/parley");
+
+    // A heartbeat renews it, and a restarted gateway may come back elsewhere.
+    await gatewayA.announce("gw-a", "http://10.0.0.2:8080", 60_000);
+    expect(await reader.endpoint("gw-a")).toBe("http://10.0.0.2:8080");
+
+    // gw-b died: no more announcements, and its endpoint goes away.
+    await waitFor(async () => (await reader.endpoint("gw-b")) === undefined, 10_000, "the lease to run out");
+    expect(await reader.endpoint("gw-a")).toBe("http://10.0.0.2:8080");
+  });
+
   it("refuses bad arguments and fails with DEPENDENCY_UNAVAILABLE when Redis cannot be reached", async () => {
     const map = createRedisRoutingMap({
       url: `redis://127.0.0.1:${await freePort()}`,
@@ -302,7 +350,18 @@ describe("createRedisRoutingMap", () => {
     maps.push(map);
     await expect(map.claim(-1, "gw", 1000)).rejects.toThrow(RangeError);
     await expect(map.claim(0, "gw", 0)).rejects.toThrow(RangeError);
+    await expect(map.claim(0, "", 1000, { force: true })).rejects.toThrow(RangeError);
+    for (const url of ["", "not a url", "ftp://host/", "/relative"]) {
+      await expect(map.announce("gw", url, 1000)).rejects.toThrow(RangeError);
+    }
+    await expect(map.announce("", "http://host", 1000)).rejects.toThrow(RangeError);
+    await expect(map.announce("gw", "http://host", 0)).rejects.toThrow(RangeError);
+    await expect(map.announce("gw", "http://host", Number.POSITIVE_INFINITY)).rejects.toThrow(RangeError);
+    await expect(map.endpoint("")).rejects.toThrow(RangeError);
     await expectUnavailable(map.claim(0, "gw", 1000));
+    await expectUnavailable(map.claim(0, "gw", 1000, { force: true }));
     await expectUnavailable(map.owners());
+    await expectUnavailable(map.announce("gw", "http://host", 1000));
+    await expectUnavailable(map.endpoint("gw"));
   });
 });

@@ -145,11 +145,14 @@ local function lease(value, now)
 end
 `;
 
-/** KEYS routes; ARGV partition, gatewayId, ttlMs. Returns 1 when the gateway holds the lease now, else 0. */
+/**
+ * KEYS routes; ARGV partition, gatewayId, ttlMs, force ("1" takes the lease from a
+ * live holder). Returns 1 when the gateway holds the lease now, else 0.
+ */
 export const CLAIM = lua(`${LEASE}
 local now = now_ms()
 local holder = lease(redis.call('HGET', KEYS[1], ARGV[1]), now)
-if holder and holder ~= ARGV[2] then return 0 end
+if holder and holder ~= ARGV[2] and ARGV[4] ~= '1' then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], fmt(now + tonumber(ARGV[3])) .. ':' .. ARGV[2])
 return 1
 `);
