@@ -15,7 +15,7 @@ export {
   type TokenVerifier,
   type TokenVerifierOptions,
 } from "./auth.js";
-export type { DevLoginOptions, ParleyDeps } from "./deps.js";
+export type { DevLoginOptions, GatewayOwnership, ParleyDeps } from "./deps.js";
 export { createEmbeddedParley, type EmbeddedParley, type EmbeddedParleyOptions } from "./embedded.js";
 export { authInterceptor, createParleyRoutes, errorInterceptor, parleyInterceptors } from "./routes.js";
 export { directConversationId, groupConversationId } from "./services/conversation-service.js";

@@ -32,4 +32,12 @@ export {
   uniqueUserId,
   waitFor,
 } from "./service/index.js";
-export { createTestServer, type TestServer, type TestServerOptions } from "./test-server.js";
+export {
+  createStaticOwnership,
+  createTestServer,
+  type StaticOwnership,
+  type StaticOwnershipOptions,
+  type TestGatewayOptions,
+  type TestServer,
+  type TestServerOptions,
+} from "./test-server.js";

@@ -4,7 +4,9 @@ import {
   createEmbeddedParley,
   createParleyRoutes,
   createTokenVerifier,
+  type GatewayOwnership,
   mintToken,
+  type ParleyDeps,
   parleyInterceptors,
 } from "@parley/server";
 
@@ -20,6 +22,22 @@ export interface TestServerOptions {
   presenceTtlMs?: number;
   /** Interval of heartbeat messages on idle streams in ms. @defaultValue 25000 */
   streamHeartbeatMs?: number;
+  /**
+   * Makes {@link TestServer.transport} a cluster gateway that serves the device
+   * streams of the users this ownership says it owns (see {@link createStaticOwnership}).
+   * @defaultValue absent: it serves every user, as in embedded mode
+   */
+  gateway?: GatewayOwnership;
+  /** The gateway id `GetEndpoint` answers for {@link TestServer.transport}. @defaultValue "embedded" */
+  gatewayId?: string;
+}
+
+/** Options for {@link TestServer.addGateway}. */
+export interface TestGatewayOptions {
+  /** The id `GetEndpoint` answers for this gateway's own users. */
+  gatewayId: string;
+  /** Which users' device streams this gateway serves. */
+  gateway: GatewayOwnership;
 }
 
 /** A whole Parley server in this process, reached through an in-memory transport. */
@@ -31,6 +49,13 @@ export interface TestServer {
   readonly transport: Transport;
   /** The HS256 secret the server verifies tokens with. */
   readonly secret: string;
+  /**
+   * Another gateway in front of the same pipeline (history, hub, command bus), as
+   * in a cluster: its own transport, whose `Subscribe` serves only the users
+   * `options.gateway` owns (others get `WRONG_GATEWAY`). Unary calls are served for
+   * every user.
+   */
+  addGateway(options: TestGatewayOptions): Transport;
   /** Signs a token for `userId`, valid for a day. */
   token(userId: string, displayName?: string): Promise<string>;
   /** Ends open streams and closes the server's stores. */
@@ -58,16 +83,20 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     verifyToken: createTokenVerifier({ secret }),
     devLogin: { secret },
     logger: options.logger ?? silentLogger,
+    discovery: { baseUrl: "", gatewayId: options.gatewayId ?? "embedded" },
     shutdownSignal: shutdown.signal,
     presenceTtlMs: options.presenceTtlMs,
     streamHeartbeatMs: options.streamHeartbeatMs,
   });
-  const transport = createRouterTransport(createParleyRoutes(parley.deps), {
-    router: { interceptors: parleyInterceptors(parley.deps) },
-  });
+  const gatewayTransport = (deps: ParleyDeps) =>
+    createRouterTransport(createParleyRoutes(deps), { router: { interceptors: parleyInterceptors(deps) } });
+  const transport = gatewayTransport({ ...parley.deps, gateway: options.gateway });
   return {
     transport,
     secret,
+    addGateway({ gatewayId, gateway }) {
+      return gatewayTransport({ ...parley.deps, gateway, discovery: { baseUrl: "", gatewayId } });
+    },
     async token(userId, displayName) {
       return (await mintToken({ secret, userId, displayName })).token;
     },
@@ -75,5 +104,89 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       shutdown.abort();
       await parley.close();
     },
+  };
+}
+
+/** Options for {@link createStaticOwnership}. */
+export interface StaticOwnershipOptions {
+  /** The gateways: id → public base URL (what `WRONG_GATEWAY` and `GetEndpoint` name). */
+  gateways: Record<string, string>;
+  /** The gateway of users not placed with {@link StaticOwnership.assign}. @defaultValue none: they have no gateway */
+  defaultGateway?: string;
+}
+
+/** Which gateway serves which user, changed by hand: a rebalance on demand. */
+export interface StaticOwnership {
+  /** Gateway `gatewayId`'s view, to pass as its `gateway` (e.g. {@link TestServer.addGateway}). */
+  view(gatewayId: string): GatewayOwnership;
+  /**
+   * Moves `userId`'s device streams to `gatewayId` (`undefined`: to no gateway, as
+   * in the middle of a rebalance), then tells the gateways that lost or gained it.
+   */
+  assign(userId: string, gatewayId: string | undefined): void;
+  /** The gateway serving `userId` now, if any. */
+  ownerOf(userId: string): string | undefined;
+}
+
+/**
+ * A {@link GatewayOwnership} for several gateways from one table of users that
+ * tests (or a fixed deployment) change by hand, where a cluster would follow the
+ * inbox partitions' assignment.
+ *
+ * @example
+ * ```ts
+ * const owners = createStaticOwnership({ gateways: { a: "memory://a", b: "memory://b" }, defaultGateway: "a" });
+ * const server = await createTestServer({ gateway: owners.view("a"), gatewayId: "a" });
+ * const b = server.addGateway({ gatewayId: "b", gateway: owners.view("b") });
+ * owners.assign("alice", "b"); // alice's streams on "a" end with WRONG_GATEWAY naming memory://b
+ * ```
+ */
+export function createStaticOwnership(options: StaticOwnershipOptions): StaticOwnership {
+  const gateways = new Map(Object.entries(options.gateways));
+  const known = (gatewayId: string | undefined): void => {
+    if (gatewayId !== undefined && !gateways.has(gatewayId)) {
+      throw new Error(
+        `unable to use gateway ${gatewayId}; it is not one of ${[...gateways.keys()].join(", ")}`,
+      );
+    }
+  };
+  known(options.defaultGateway);
+  const assigned = new Map<string, string | undefined>();
+  const listeners = new Map<string, Set<() => void>>();
+  const ownerOf = (userId: string) => (assigned.has(userId) ? assigned.get(userId) : options.defaultGateway);
+  const notify = (gatewayId: string | undefined) => {
+    if (gatewayId === undefined) return;
+    for (const listener of [...(listeners.get(gatewayId) ?? [])]) listener();
+  };
+  return {
+    view(gatewayId) {
+      known(gatewayId);
+      return {
+        owns: (userId) => ownerOf(userId) === gatewayId,
+        async endpointFor(userId) {
+          const owner = ownerOf(userId);
+          const baseUrl = owner === undefined ? undefined : gateways.get(owner);
+          return owner === undefined || baseUrl === undefined ? undefined : { baseUrl, gatewayId: owner };
+        },
+        onChange(listener) {
+          const set = listeners.get(gatewayId) ?? new Set();
+          listeners.set(gatewayId, set);
+          const entry = () => listener();
+          set.add(entry);
+          return () => {
+            set.delete(entry);
+          };
+        },
+      };
+    },
+    assign(userId, gatewayId) {
+      known(gatewayId);
+      const before = ownerOf(userId);
+      assigned.set(userId, gatewayId);
+      if (before === gatewayId) return;
+      notify(before);
+      notify(gatewayId);
+    },
+    ownerOf,
   };
 }

@@ -17,6 +17,7 @@ import {
 import { conversationView } from "@parley/router";
 import { caller, userConversations } from "../common.js";
 import type { ParleyDeps } from "../deps.js";
+import { wrongGateway } from "../gateway.js";
 import { AsyncQueue } from "../queue.js";
 import { check } from "../validate.js";
 
@@ -82,8 +83,18 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
           );
         }
       }
+      const gateway = deps.gateway;
+      if (gateway && !gateway.owns(user.userId)) throw await wrongGateway(deps, gateway, op, user.userId);
       const signal = deps.shutdownSignal ? AbortSignal.any([ctx.signal, deps.shutdownSignal]) : ctx.signal;
       const queue = new AsyncQueue<Item>(signal);
+      // Registered in the same tick as the check above: no rebalance falls between them.
+      // A stream of a user this gateway no longer serves ends, so the device moves.
+      const unsubscribeGateway = gateway?.onChange(() => {
+        if (gateway.owns(user.userId)) return;
+        void wrongGateway(deps, gateway, op, user.userId).then((err) => {
+          if (!gateway.owns(user.userId)) queue.fail(err);
+        });
+      });
       // Register live delivery before reading stored events, so nothing falls between them.
       const unsubscribeHub = deps.hub.subscribe(user.userId, (events) => queue.push({ events }));
       const unsubscribeEphemeral = deps.presence.subscribe(user.userId, (payload) =>
@@ -146,6 +157,7 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
         }
       } finally {
         clearInterval(timer);
+        unsubscribeGateway?.();
         unsubscribeHub();
         unsubscribeEphemeral();
         deps.presence.disconnect(user.userId, connectionId).catch((err) => {
