@@ -30,6 +30,13 @@ export interface GroupConsumerInit {
  * from the first unhandled record, while the other partitions go on. After a rebalance
  * kafkajs starts every assigned partition from the group's committed offset, so records
  * handled but not yet committed are delivered again (at-least-once), and none is skipped.
+ *
+ * `onAssignment` gets the partitions of kafkajs's GROUP_JOIN event after every join
+ * (sorted; reported even when unchanged, since a member that rejoins may have been out
+ * of the group meanwhile), [] when kafkajs crashed (it has left the group), and [] once
+ * `stop()` finished. kafkajs's rebalances are eager: every member finishes its handler
+ * calls and rejoins before any gets its new partitions, so a partition is never
+ * handled after the call that took it away.
  * @internal
  */
 export class GroupConsumer implements Consumer {
@@ -44,6 +51,8 @@ export class GroupConsumer implements Consumer {
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   /** Next backoff per partition that failed; cleared when a handler call succeeds. */
   private readonly backoff = new Map<number, number>();
+  /** The partitions last reported to `onAssignment`; undefined before the first join. */
+  private assignment: number[] | undefined;
 
   constructor(private readonly init: GroupConsumerInit) {
     this.topic = init.consume.topic;
@@ -75,6 +84,8 @@ export class GroupConsumer implements Consumer {
         this.init.logger.warn("kafka consumer did not disconnect cleanly", { err: error });
       }
       this.current = undefined;
+      this.assignment = undefined;
+      this.callOnAssignment([]);
       this.init.onStopped();
     })();
     return this.stopping;
@@ -92,6 +103,14 @@ export class GroupConsumer implements Consumer {
     });
     this.current = consumer;
     consumer.on(consumer.events.CRASH, (event) => this.onCrash(consumer, event.payload));
+    // Emitted after every join and sync (first join, each rebalance, each rejoin after
+    // kafkajs restarted itself), before the fetches for the new assignment start, and
+    // only once the handler calls of the previous assignment have finished.
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      if (this.stopped || consumer !== this.current) return;
+      const partitions = event.payload.memberAssignment[this.topic] ?? [];
+      this.reportAssignment([...partitions].sort((a, b) => a - b));
+    });
     try {
       await consumer.connect();
       // A group without a committed offset starts at the oldest record (Kafka's
@@ -112,6 +131,9 @@ export class GroupConsumer implements Consumer {
 
   private onCrash(consumer: KafkaConsumer, payload: { error: Error; restart: boolean }): void {
     if (this.stopped || consumer !== this.current) return;
+    // kafkajs has left the group (it disconnects before reporting a crash): this member
+    // owns nothing until it joins again, restarted by kafkajs or by restartLater.
+    this.reportAssignment([]);
     if (payload.restart) {
       this.init.logger.warn("kafka consumer failed; kafkajs restarts it", {
         topic: this.topic,
@@ -145,6 +167,25 @@ export class GroupConsumer implements Consumer {
         },
       );
     }, delay);
+  }
+
+  /**
+   * Reports a join's assignment (every join, even when unchanged: the member may have
+   * been out of the group meanwhile) or a crash's [] (only if something was owned).
+   */
+  private reportAssignment(partitions: number[]): void {
+    if (partitions.length === 0 && this.assignment !== undefined && this.assignment.length === 0) return;
+    this.assignment = partitions;
+    this.callOnAssignment(partitions);
+  }
+
+  private callOnAssignment(partitions: number[]): void {
+    try {
+      this.init.consume.onAssignment?.(partitions);
+    } catch (error) {
+      // A throwing callback must not break kafkajs's join (nor stop()).
+      this.init.logger.error("onAssignment threw", { topic: this.topic, group: this.group, err: error });
+    }
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {

@@ -43,7 +43,11 @@ const DEFAULT_MAX_BATCH = 500;
  *   starts at the oldest record. Offsets are committed right after each handler call
  *   resolves; a handler that throws gets the same records again after a backoff (50 ms
  *   doubling up to 1 s), before any later record of that partition; rebalances deliver
- *   records handled but not yet committed again, and never skip one.
+ *   records handled but not yet committed again, and never skip one. `onAssignment`
+ *   gets the member's partitions after every join of the group (kafkajs's GROUP_JOIN,
+ *   also after a rebalance or a restart), before their records are fetched; [] when
+ *   the kafkajs consumer crashed and once `stop()` finished. How fast a killed member's
+ *   partitions move to the others is `sessionTimeoutMs` (see the options).
  * - **Errors.** A cluster that cannot be reached (or answer) in the configured time and
  *   retries gives the `DEPENDENCY_UNAVAILABLE` Parley error (Connect `unavailable`).
  * - `close` stops every consumer (waiting for handler calls in flight, which may still

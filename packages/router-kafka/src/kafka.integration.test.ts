@@ -47,7 +47,7 @@ describeEventLog(
       },
     };
   },
-  { durable: true },
+  { durable: true, sharedGroups: true },
 );
 
 const encoder = new TextEncoder();

@@ -69,21 +69,27 @@ export interface KafkaEventLogOptions {
   retry?: KafkaRetryOptions;
   /**
    * A consumer that sends no heartbeat for this long is removed from its group and its
-   * partitions go to the other members. The broker only accepts values between its
+   * partitions go to the other members: this is how long the partitions of a member
+   * killed without leaving (SIGKILL, a lost machine) stay unhandled. A member that stops
+   * cleanly leaves at once. The broker only accepts values between its
    * `group.min.session.timeout.ms` (6000 by default) and `group.max.session.timeout.ms`.
-   * @defaultValue 30000
+   * For a cluster that must notice a killed worker or gateway within about 10 s, use
+   * `sessionTimeoutMs: 10000` with `heartbeatIntervalMs: 3000`; lower values hand over
+   * faster but drop members during long pauses (GC, an overloaded host).
+   * @defaultValue 30000 (kafkajs's default)
    */
   sessionTimeoutMs?: number;
   /**
    * How long the group waits for every member to rejoin during a rebalance; a member
-   * whose handler call is still running must finish it within this time.
-   * @defaultValue 60000
+   * whose handler call is still running must finish it within this time (or it is
+   * dropped from the group and its records are handled again by the new owner).
+   * @defaultValue 60000 (kafkajs's default)
    */
   rebalanceTimeoutMs?: number;
   /**
    * How often consumers heartbeat (also while a handler call runs); well under
    * `sessionTimeoutMs`, about a third of it. A rebalance is noticed within one interval.
-   * @defaultValue 3000
+   * @defaultValue 3000 (kafkajs's default)
    */
   heartbeatIntervalMs?: number;
   /**

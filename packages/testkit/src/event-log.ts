@@ -97,6 +97,43 @@ function expectNoDuplicates(records: LogRecord[]): void {
   expect(new Set(positions).size, "a record was delivered twice").toBe(positions.length);
 }
 
+/** 0, 1, ... partitions - 1. */
+function allPartitions(partitions: number): number[] {
+  return Array.from({ length: partitions }, (_, partition) => partition);
+}
+
+/**
+ * A group member for the assignment tests: a {@link collector} whose consume options
+ * also record every `onAssignment` call, and which notes as a problem any record of a
+ * partition the member had not been told it owns when the record arrived, and any
+ * report that is not in ascending order.
+ */
+function member(label: string) {
+  const got = collector();
+  const reports: number[][] = [];
+  let owned = new Set<number>();
+  const options: Pick<ConsumeOptions, "handler" | "onAssignment"> = {
+    handler: async (batch) => {
+      const partition = batch[0]?.partition;
+      if (partition !== undefined && !owned.has(partition)) {
+        got.problems.push(`${label} got records of partition ${partition} while it owned [${[...owned]}]`);
+      }
+      await got.handler(batch);
+    },
+    onAssignment: (partitions) => {
+      const copy = [...partitions];
+      if (copy.some((partition, i) => i > 0 && partition <= (copy[i - 1] as number))) {
+        got.problems.push(`${label} was assigned [${copy}], not in ascending order`);
+      }
+      reports.push(copy);
+      owned = new Set(copy);
+    },
+  };
+  /** The partitions of the latest report (none before the first). */
+  const owns = (): number[] => [...owned].sort((a, b) => a - b);
+  return { label, got, reports, options, owns };
+}
+
 /**
  * The conformance suite for {@link EventLog}: every implementation (the in-process
  * SQLite log, Kafka) must pass it. Topic and group names are unique per test, so the
@@ -109,6 +146,14 @@ function expectNoDuplicates(records: LogRecord[]): void {
 export interface EventLogFeatures {
   /** The log keeps records and offsets across close and reopen (`reopen` is given); durability tests run only then. */
   durable: boolean;
+  /**
+   * Several consumers of one group and topic run at once and share its partitions
+   * (Kafka). When false, a group has one consumer at a time and a second `consume` of
+   * the same group and topic rejects while the first runs (the in-process log); the
+   * hand-over test then moves the partitions between consumers one after the other.
+   * @defaultValue false
+   */
+  sharedGroups?: boolean;
 }
 
 export function describeEventLog(
@@ -463,6 +508,136 @@ export function describeEventLog(
         },
         TEST_TIMEOUT_MS,
       );
+
+    it(
+      "tells a lone consumer it owns every partition before delivering their records, and [] once stop() finished",
+      async () => {
+        const topic = await topicWith(4);
+        const keys = Array.from({ length: 40 }, (_, i) => `owner-${i}`);
+        expect(new Set(keys.map((key) => log.partitionFor(topic, key))).size).toBe(4);
+        const before = await log.append(topic, numbered(keys, 2));
+        const lone = member("the consumer");
+        const consumer = await consume({ topic, group: unique("group"), ...lone.options });
+        await waitFor(() => lone.owns().length === 4, DEADLINE_MS, "an assignment of 4 partitions");
+        const during = await log.append(topic, numbered(keys, 2, 2));
+        const total = before.length + during.length;
+        await waitFor(() => lone.got.records.length >= total, DEADLINE_MS, `${total} records`);
+        await sleep(SETTLE_MS);
+        // Every record arrived after its partition was reported (checked on arrival).
+        expect(lone.got.problems).toEqual([]);
+        expect(lone.got.records).toHaveLength(total);
+        expect(lone.reports.length).toBeGreaterThanOrEqual(1);
+        for (const report of lone.reports) expect(report).toEqual(allPartitions(4));
+
+        const reported = lone.reports.length;
+        await consumer.stop();
+        expect(lone.reports.slice(reported), "reports during stop()").toEqual([[]]);
+        await log.append(topic, numbered(keys, 1, 4));
+        await sleep(SETTLE_MS);
+        expect(lone.reports.slice(reported), "reports after stop()").toEqual([[]]);
+        expect(lone.got.records).toHaveLength(total);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      features.sharedGroups
+        ? "splits a group's partitions between two members (disjoint, covering the topic) and gives them back to the one left when the other stops"
+        : "moves a group's partitions from a stopped consumer to the next one and back, each told what it owns before its records arrive",
+      async () => {
+        const topic = await topicWith(4);
+        const group = unique("group");
+        const keys = Array.from({ length: 40 }, (_, i) => `share-${i}`);
+        const appended: AppendResult[] = [];
+        const members: ReturnType<typeof member>[] = [];
+        const join = async (label: string) => {
+          const joining = member(label);
+          members.push(joining);
+          const consumer = await consume({ topic, group, ...joining.options });
+          return { ...joining, consumer };
+        };
+        const delivered = () => members.flatMap((m) => m.got.records);
+        /** Appends a round of records and waits until the members have them all. */
+        const round = async (n: number) => {
+          appended.push(...(await log.append(topic, numbered(keys, 1, n))));
+          await waitFor(
+            () => delivered().length >= appended.length,
+            DEADLINE_MS,
+            `${appended.length} records`,
+          );
+        };
+
+        const first = await join("first");
+        await waitFor(() => first.owns().length === 4, DEADLINE_MS, "the first member owning 4 partitions");
+        await round(0);
+
+        if (features.sharedGroups) {
+          const second = await join("second");
+          await waitFor(
+            () => {
+              const a = first.owns();
+              const b = second.owns();
+              return (
+                a.length > 0 &&
+                b.length > 0 &&
+                a.every((partition) => !b.includes(partition)) &&
+                [...a, ...b].length === 4
+              );
+            },
+            DEADLINE_MS,
+            "two members owning disjoint shares of the 4 partitions",
+          );
+          expect([...first.owns(), ...second.owns()].sort()).toEqual(allPartitions(4));
+          const secondBefore = second.got.records.length;
+          await round(1);
+          await round(2);
+          // Both members work: each got the records of its own partitions (checked on arrival).
+          expect(second.got.records.length).toBeGreaterThan(secondBefore);
+          await second.consumer.stop();
+          expect(second.reports.at(-1)).toEqual([]);
+          await waitFor(
+            () => first.owns().length === 4,
+            DEADLINE_MS,
+            "the first member owning the 4 partitions again",
+          );
+          await round(3);
+        } else {
+          // One consumer per group at a time: the partitions move by stopping and starting.
+          await expect(log.consume({ topic, group, handler: async () => {} })).rejects.toThrow();
+          await first.consumer.stop();
+          expect(first.reports.at(-1)).toEqual([]);
+          const second = await join("second");
+          await waitFor(
+            () => second.owns().length === 4,
+            DEADLINE_MS,
+            "the second member owning 4 partitions",
+          );
+          await round(1);
+          await second.consumer.stop();
+          expect(second.reports.at(-1)).toEqual([]);
+          const back = await join("first again");
+          await waitFor(
+            () => back.owns().length === 4,
+            DEADLINE_MS,
+            "the first member back owning 4 partitions",
+          );
+          await round(2);
+        }
+
+        await sleep(SETTLE_MS);
+        for (const m of members) expect(m.got.problems, m.label).toEqual([]);
+        expectNoDuplicates(delivered());
+        expect(delivered().map(where).sort()).toEqual(appended.map(where).sort());
+        for (const key of keys) {
+          const values = delivered()
+            .filter((record) => record.key === key)
+            .sort((x, y) => x.offset - y.offset)
+            .map((record) => decoder.decode(record.value));
+          expect(values).toEqual(values.map((_, n) => `${key}#${n}`));
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
 
     it(
       "delivers 2,000 records of 50 keys over 4 partitions, keeping per-key order",
