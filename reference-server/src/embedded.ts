@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "@parley/router";
-import { createEmbeddedParley, createTokenVerifier, type EmbeddedParley } from "@parley/server";
+import { createEmbeddedParley, createTokenVerifier } from "@parley/server";
+import type { Composition } from "./composition.js";
 import type { Config } from "./config.js";
 
 /**
@@ -12,9 +13,9 @@ export async function composeEmbedded(
   config: Config,
   logger: Logger,
   shutdownSignal: AbortSignal,
-): Promise<EmbeddedParley> {
+): Promise<Composition> {
   mkdirSync(config.dataDir, { recursive: true });
-  return createEmbeddedParley({
+  const parley = await createEmbeddedParley({
     logPath: join(config.dataDir, "log.db"),
     historyPath: join(config.dataDir, "history.db"),
     userEventRetention: { maxEventsPerUser: config.userEventsMax },
@@ -24,4 +25,11 @@ export async function composeEmbedded(
     logger,
     shutdownSignal,
   });
+  return {
+    deps: parley.deps,
+    // SQLite lives in this process: nothing outside it to check.
+    checks: [],
+    stats: () => ({ role: "embedded", streams: parley.deps.hub.size }),
+    close: () => parley.close(),
+  };
 }

@@ -3,6 +3,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, resolve } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createParleyRoutes, type ParleyDeps, parleyInterceptors } from "@parley/server";
+import type { ServerMetrics } from "./metrics.js";
+import type { ReadinessReport } from "./readiness.js";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -16,21 +18,27 @@ const TYPES: Record<string, string> = {
 
 /** Options for {@link createRequestHandler}. */
 export interface RequestHandlerOptions {
-  deps: ParleyDeps;
-  /** Whether the server is ready to take traffic (for /readyz). */
-  ready: () => boolean;
+  /** The Connect API's dependencies; absent on a worker, which serves only the probes and metrics. */
+  deps?: ParleyDeps;
+  /** Whether the process and its dependencies are ready to take traffic (for /readyz). */
+  readiness: () => Promise<ReadinessReport>;
+  /** Served at /metrics. */
+  metrics: ServerMetrics;
   /** A folder of static files served at "/", or "". */
   staticDir: string;
   /** Extra counters for /healthz. */
-  stats: () => Record<string, number>;
+  stats: () => Record<string, number | string>;
 }
 
-/** The HTTP handler: Connect routes, /healthz, /readyz and optional static files. */
+/** The HTTP handler: Connect routes, /healthz, /readyz, /metrics and optional static files. */
 export function createRequestHandler(options: RequestHandlerOptions) {
-  const connect = connectNodeAdapter({
-    routes: createParleyRoutes(options.deps),
-    interceptors: parleyInterceptors(options.deps),
-  });
+  const { deps, metrics } = options;
+  const connect = deps
+    ? connectNodeAdapter({
+        routes: createParleyRoutes(deps),
+        interceptors: [metrics.interceptor, ...parleyInterceptors(deps)],
+      })
+    : undefined;
   const root = options.staticDir ? resolve(options.staticDir) : "";
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
@@ -40,7 +48,22 @@ export function createRequestHandler(options: RequestHandlerOptions) {
     const url = req.url ?? "/";
     if (url === "/healthz") return json(res, 200, { status: "ok", ...options.stats() });
     if (url === "/readyz") {
-      return options.ready() ? json(res, 200, { status: "ready" }) : json(res, 503, { status: "not ready" });
+      void options.readiness().then(
+        ({ ready, checks }) =>
+          json(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", checks }),
+        (err) => json(res, 503, { status: "not ready", error: String(err) }),
+      );
+      return;
+    }
+    if (url === "/metrics") {
+      void metrics.render().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { "content-type": contentType });
+          res.end(body);
+        },
+        (err) => json(res, 500, { error: String(err) }),
+      );
+      return;
     }
     if (root && req.method === "GET" && !url.startsWith("/parley.")) {
       const path = normalize(decodeURIComponent(url.split("?")[0] ?? "/"));
@@ -53,6 +76,8 @@ export function createRequestHandler(options: RequestHandlerOptions) {
         return;
       }
     }
+    if (!connect)
+      return json(res, 404, { error: "not found (a worker serves /healthz, /readyz and /metrics)" });
     connect(req, res);
   };
 }

@@ -1,9 +1,13 @@
 import { createServer } from "node:http";
 import pino from "pino";
+import { composeCluster } from "./cluster.js";
+import type { Composition } from "./composition.js";
 import { ConfigError, DEV_JWT_SECRET, loadConfig } from "./config.js";
 import { composeEmbedded } from "./embedded.js";
 import { createRequestHandler } from "./http.js";
 import { createPinoLogger } from "./logger.js";
+import { createServerMetrics } from "./metrics.js";
+import { createReadiness } from "./readiness.js";
 
 /** Starts the reference server; resolves once it listens. */
 async function main(): Promise<void> {
@@ -20,14 +24,29 @@ async function main(): Promise<void> {
   const base = pino({ level: config.logLevel });
   const logger = createPinoLogger(config.logLevel, base);
   const shutdown = new AbortController();
-  const parley = await composeEmbedded(config, logger, shutdown.signal);
+  const startedAt = performance.now();
+  let parley: Composition | undefined;
+  const metrics = createServerMetrics({
+    role: config.role,
+    streams: () => Number(parley?.stats().streams ?? 0),
+  });
+  parley =
+    config.role === "embedded"
+      ? await composeEmbedded(config, logger, shutdown.signal)
+      : await composeCluster(config, logger, shutdown.signal, metrics);
+  const composed = parley;
   let ready = false;
   const server = createServer(
     createRequestHandler({
-      deps: parley.deps,
-      ready: () => ready,
+      deps: composed.deps,
+      readiness: createReadiness({
+        checks: composed.checks,
+        started: () => ready,
+        onResult: (name, up) => metrics.dependencyUp(name, up),
+      }),
+      metrics,
       staticDir: config.staticDir,
-      stats: () => ({ streams: parley.deps.hub.size }),
+      stats: () => composed.stats(),
     }),
   );
   server.keepAliveTimeout = 65_000;
@@ -41,8 +60,11 @@ async function main(): Promise<void> {
   const port = typeof address === "object" && address ? address.port : config.port;
   logger.info("parley listening", {
     role: config.role,
+    processId: config.cluster?.processId,
+    publicUrl: config.publicUrl || undefined,
+    startupMs: Math.round(performance.now() - startedAt),
     url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}`,
-    dataDir: config.dataDir,
+    dataDir: config.role === "embedded" ? config.dataDir : undefined,
     devLogin: config.devLogin,
   });
   if ("secret" in config.jwt && config.jwt.secret === DEV_JWT_SECRET) {
@@ -68,7 +90,7 @@ async function main(): Promise<void> {
     shutdown.abort();
     server.closeIdleConnections();
     await closed;
-    await parley.close();
+    await composed.close();
     clearTimeout(force);
     logger.info("stopped");
     process.exit(0);

@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ServiceUnderTest } from "@parley/testkit";
+import { createOutputLog, createServerProcess, freePort } from "./server-process.js";
 
 /** Options for {@link spawnReferenceServer}. */
 export interface SpawnServerOptions {
@@ -27,29 +25,6 @@ export interface SpawnedServer extends ServiceUnderTest {
   output: () => string;
   /** The data folder (removed by `cleanup`). */
   dataDir: string;
-}
-
-const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const MAIN = join(REPO_ROOT, "reference-server", "src", "main.ts");
-const MAX_OUTPUT = 1_000_000;
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error("could not pick a free port"))));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
 /**
@@ -76,71 +51,18 @@ export async function spawnReferenceServer(options: SpawnServerOptions = {}): Pr
     PARLEY_LOG_LEVEL: "warn",
     ...options.env,
   };
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const startupTimeoutMs = options.startupTimeoutMs ?? 30_000;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
-  let output = "";
-  let child: ChildProcess | undefined;
-  let generation = 0;
-
-  const append = (text: string) => {
-    output += text;
-    if (output.length > MAX_OUTPUT) output = output.slice(output.length - MAX_OUTPUT);
-  };
-
-  const start = async (): Promise<void> => {
-    generation += 1;
-    append(`\n--- parley server start #${generation} (port ${port}) ---\n`);
-    const proc = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child = proc;
-    proc.stdout?.setEncoding("utf8").on("data", append);
-    proc.stderr?.setEncoding("utf8").on("data", append);
-    proc.once("exit", (code, signal) =>
-      append(`--- parley server exited (code ${code}, signal ${signal}) ---\n`),
-    );
-
-    const deadline = Date.now() + startupTimeoutMs;
-    for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`parley server exited during startup:\n${output.slice(-20_000)}`);
-      }
-      try {
-        const res = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2_000) });
-        await res.body?.cancel();
-        if (res.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        proc.kill("SIGKILL");
-        await exited(proc);
-        throw new Error(
-          `parley server did not answer GET /healthz within ${startupTimeoutMs} ms:\n${output.slice(-20_000)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-
-  const stop = async (hard: boolean): Promise<void> => {
-    const proc = child;
-    if (!proc) return;
-    child = undefined;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const done = exited(proc);
-    proc.kill(hard ? "SIGKILL" : "SIGTERM");
-    if (hard) return done;
-    const timer = setTimeout(() => {
-      append(`--- SIGTERM not honoured within ${stopTimeoutMs} ms; sending SIGKILL ---\n`);
-      proc.kill("SIGKILL");
-    }, stopTimeoutMs);
-    await done;
-    clearTimeout(timer);
-  };
+  const output = createOutputLog();
+  const server = createServerProcess({
+    name: "parley server",
+    port,
+    env,
+    output,
+    startupTimeoutMs: options.startupTimeoutMs,
+    stopTimeoutMs: options.stopTimeoutMs,
+  });
+  const { baseUrl } = server;
+  const start = () => server.start();
+  const stop = (hard: boolean) => server.stop(hard);
 
   await start().catch(async (err: unknown) => {
     await rm(dataDir, { recursive: true, force: true });
@@ -153,7 +75,7 @@ export async function spawnReferenceServer(options: SpawnServerOptions = {}): Pr
     maxEventsPerUser,
     devLogin: /^(1|true|yes|on)$/i.test(env.PARLEY_DEV_LOGIN ?? ""),
     dataDir,
-    output: () => output,
+    output: () => output.text(),
     restart: async ({ hard }) => {
       await stop(hard);
       await start();
