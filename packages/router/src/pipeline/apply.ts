@@ -46,6 +46,10 @@ export class CommandRejected extends Error {
 
 /** What applying a command needs to read besides the conversation state. */
 export interface ApplyContext {
+  /**
+   * The worker's clock. Changes to an existing conversation are stamped with
+   * `max(now, state.updatedAtMs)`, so message times never decrease along seq.
+   */
   now: number;
   getMessage(conversationId: string, seq: number): Promise<Message | undefined>;
 }
@@ -278,7 +282,12 @@ class Op {
     private readonly command: Command,
     private readonly ctx: ApplyContext,
   ) {
-    this.now = ctx.now;
+    // A conversation's clock never goes backwards, even when the worker's does (another
+    // worker with a clock behind took the partition over, or NTP stepped back): every
+    // change is stamped at least at the newest one so far. Sends set updatedAtMs to their
+    // createdAt, so a new message's createdAt is at least the previous message's, which
+    // history's time-anchored queries (beforeTime/afterTime) rely on.
+    this.now = Math.max(ctx.now, state.updatedAtMs);
     this.actorId = command.actorId;
   }
 

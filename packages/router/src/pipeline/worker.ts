@@ -66,6 +66,10 @@ export function dedupKey(command: Command): string {
  * per affected user, and replies. A redelivered command re-emits its stored
  * fan-out (inbox consumers drop duplicates by event id), so a crash anywhere in
  * between loses nothing.
+ *
+ * Conversation states are cached (`cacheSize`) while this worker owns their
+ * partition; the cache is emptied whenever the log reports an assignment (a partition
+ * may have been handled by another worker meanwhile) and when a command fails.
  */
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
   const { log, history, replies, topics, logger } = options;
@@ -169,6 +173,16 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     topic: topics.commands,
     group: options.group ?? "parley.workers",
     handler,
+    // A cached state is only right while this worker has owned the conversation's
+    // partition without a break: if the partition went to another worker and came back
+    // (A -> B -> A), B has committed newer states, and A would assign seqs B already
+    // used. So every change of ownership empties the whole cache, not only the states of
+    // partitions this worker lost: Kafka reports a rejoin with the same partitions after
+    // this worker was out of the group (its session expired while it stalled) and another
+    // member may have handled them meanwhile, which no diff of the sets can show.
+    // Rebalances are rare and a cold cache costs one read per active conversation. No
+    // handler call runs during the callback (see ConsumeOptions.onAssignment).
+    onAssignment: () => cache.clear(),
     onError: (err, records) =>
       logger.warn("command batch failed; will retry", {
         err,
