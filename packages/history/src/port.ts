@@ -100,9 +100,33 @@ export interface HistoryStore {
   getConversation(conversationId: string): Promise<ConversationState | undefined>;
   /** Ids of the conversations the user is a member of (any order). */
   listUserConversations(userId: string): Promise<string[]>;
-  /** Applies one command's effects atomically (SQLite) or idempotently in order (Cassandra). */
+  /**
+   * Applies one command's effects: the conversation state, its messages, the dedup
+   * entry and the users' conversation lists.
+   *
+   * Nothing or everything becomes visible: once `commit` resolves, every read (by this
+   * or any other process) sees all of the write; if it rejects, or the process dies
+   * during it, reads see either none of it or all of it, never a part: never the new
+   * state without its messages or without its dedup entry, never a message above the
+   * state's `lastSeq`. The writer must not assume which: a retry of the same command
+   * asks {@link HistoryStore.getDedup} first, and finds the entry exactly when the rest
+   * of the write is visible. SQLite commits one transaction; Cassandra writes a commit
+   * record with the state in one single-partition batch (the commit point) and finishes
+   * the other tables from it afterwards, with readers overlaying what is not finished.
+   *
+   * Rejects if the write cannot be made durable; a committed write is never lost.
+   */
   commit(write: ConversationWrite): Promise<void>;
-  /** The remembered result of a client mutation in a conversation. */
+  /**
+   * The remembered result of a client mutation in a conversation, or undefined when
+   * the mutation was never committed.
+   *
+   * This may write: when an earlier commit of the conversation was interrupted after
+   * its commit point (the process died before finishing it), `getDedup` finishes it
+   * first (Cassandra), so the entry it returns belongs to a write that is then fully
+   * stored. It is therefore a call for the conversation's single writer (the worker
+   * that owns its partition), made before applying each command.
+   */
   getDedup(conversationId: string, clientId: string): Promise<DedupEntry | undefined>;
   /** One message by seq. */
   getMessage(conversationId: string, seq: number): Promise<Message | undefined>;
