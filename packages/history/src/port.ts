@@ -50,7 +50,12 @@ export interface ConversationWrite {
   removedUserIds: string[];
 }
 
-/** Which page of history to read. Results are always in ascending seq order. */
+/**
+ * Which page of history to read. Results are always in ascending seq order. The time
+ * queries (`beforeTime`, `afterTime`: messages created before / at or after `timeMs`)
+ * rely on `createdAt` never decreasing along seq within a conversation, which the
+ * writer guarantees (the router's worker stamps a message at least at the previous one).
+ */
 export type HistoryQuery =
   | { kind: "latest"; limit: number }
   | { kind: "before"; seq: number; limit: number }
@@ -98,7 +103,12 @@ export interface UserEventPage {
 export interface HistoryStore {
   /** The conversation's state, or undefined when it does not exist. */
   getConversation(conversationId: string): Promise<ConversationState | undefined>;
-  /** Ids of the conversations the user is a member of (any order). */
+  /**
+   * Ids of the conversations the user is a member of (any order). The one read that may
+   * run ahead of or behind a commit (see {@link HistoryStore.commit}): it can list a
+   * conversation whose state does not (yet, or any more) have the user as a member, so
+   * callers check membership in the state they read.
+   */
   listUserConversations(userId: string): Promise<string[]>;
   /**
    * Applies one command's effects: the conversation state, its messages, the dedup
@@ -108,7 +118,8 @@ export interface HistoryStore {
    * or any other process) sees all of the write; if it rejects, or the process dies
    * during it, reads see either none of it or all of it, never a part: never the new
    * state without its messages or without its dedup entry, never a message above the
-   * state's `lastSeq`. The writer must not assume which: a retry of the same command
+   * state's `lastSeq` (only {@link HistoryStore.listUserConversations} may be early or
+   * late). The writer must not assume which: a retry of the same command
    * asks {@link HistoryStore.getDedup} first, and finds the entry exactly when the rest
    * of the write is visible. SQLite commits one transaction; Cassandra writes a commit
    * record with the state in one single-partition batch (the commit point) and finishes
