@@ -14,7 +14,7 @@ export default defineConfig({
       "examples/*/src/**/*.test.ts",
       "scripts/**/*.test.ts",
     ],
-    exclude: ["**/node_modules/**", "**/dist/**", "**/*.integration.test.ts"],
+    exclude: ["**/node_modules/**", "**/dist/**", "**/*.integration.test.ts", "**/*.outage.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
