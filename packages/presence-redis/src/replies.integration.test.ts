@@ -276,13 +276,17 @@ describe("createRedisReplyChannel across a Redis restart", () => {
     );
 
     redis.start();
-    await waitFor(() => gateway.ready().then(() => true), 15_000, "the gateway's subscription to return");
+    // Nobody calls ready() again (a running gateway would not): the channel resubscribes by itself.
     await waitFor(
-      () => worker.send("gw", done("after")).then(() => true),
+      async () => {
+        await worker.send("gw", done("after"));
+        return received.includes("after");
+      },
       15_000,
-      "a send after the restart",
+      "a reply after the restart",
     );
-    await waitFor(() => received.includes("after"), 10_000, "the reply after the restart");
-    expect(received).toEqual(["before", "after"]);
+    expect(received[0]).toBe("before");
+    expect(new Set(received.slice(1))).toEqual(new Set(["after"]));
+    await expect(gateway.ready()).resolves.toBeUndefined();
   });
 });
