@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, SETTINGS } from "./config.js";
 
 const CLUSTER = {
   PARLEY_ROLE: "gateway",
@@ -111,5 +111,17 @@ describe("loadConfig", () => {
       /unknown key "kafkaBroker"/,
     );
     expect(() => loadConfig({ PARLEY_CONFIG: configFile({ port: { value: 1 } }) })).toThrow(/"port"/);
+  });
+});
+
+describe("SETTINGS", () => {
+  it("names each config-file key after its variable (PARLEY_JWT_SECRET → jwtSecret), as the README says", () => {
+    for (const [env, key] of Object.entries(SETTINGS)) {
+      const camel = env
+        .slice("PARLEY_".length)
+        .toLowerCase()
+        .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      expect(key, env).toBe(camel);
+    }
   });
 });

@@ -5,8 +5,10 @@ import {
   AuthService,
   ConversationService,
   DiscoveryService,
+  ErrorReason,
   MessageService,
   PresenceService,
+  parleyDetail,
   SyncService,
 } from "@parley/protocol";
 import { SignJWT } from "jose";
@@ -67,10 +69,50 @@ export interface ParleyClients {
   discovery: Client<typeof DiscoveryService>;
 }
 
+/** Most `WRONG_GATEWAY` redirects one Subscribe follows before it gives up. */
+const MAX_REDIRECTS = 5;
+
+/**
+ * `SyncService.Subscribe` that follows `WRONG_GATEWAY` before the first response, the
+ * way the SDK does: to `metadata.endpoint`, or else to what `GetEndpoint` answers. In
+ * cluster mode only the gateway that owns a user's inbox partition holds their streams;
+ * embedded servers never redirect. Errors after the first response are passed on.
+ */
+function followRedirects(
+  base: Client<typeof SyncService>,
+  discovery: Client<typeof DiscoveryService>,
+  syncAt: (baseUrl: string) => Client<typeof SyncService>,
+): Client<typeof SyncService>["subscribe"] {
+  return (request, options) =>
+    (async function* () {
+      let sync = base;
+      for (let hop = 0; ; hop++) {
+        let received = false;
+        try {
+          for await (const res of sync.subscribe(request, options)) {
+            received = true;
+            yield res;
+          }
+          return;
+        } catch (err) {
+          const detail = parleyDetail(err);
+          if (received || hop >= MAX_REDIRECTS || detail?.reason !== ErrorReason.WRONG_GATEWAY) throw err;
+          let endpoint = detail.metadata.endpoint;
+          if (!endpoint) {
+            await new Promise((r) => setTimeout(r, 100 * 2 ** hop));
+            endpoint = (await discovery.getEndpoint({}, { signal: options?.signal })).baseUrl;
+          }
+          sync = endpoint ? syncAt(endpoint) : base;
+        }
+      }
+    })();
+}
+
 /**
  * Connect clients (HTTP/1.1, Connect protocol) for every Parley service at
  * `baseUrl`. `authorization` is sent verbatim as the Authorization header when
  * given: pass `Bearer <token>` for a normal user, anything else to test auth.
+ * `sync.subscribe` follows `WRONG_GATEWAY` redirects to the gateway that serves the user.
  */
 export function createParleyClients(baseUrl: string, authorization?: string): ParleyClients {
   const interceptors: Interceptor[] = [];
@@ -80,14 +122,21 @@ export function createParleyClients(baseUrl: string, authorization?: string): Pa
       return next(req);
     });
   }
-  const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors });
+  const transportTo = (url: string) =>
+    createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
+  const transport = transportTo(baseUrl);
+  const discovery = createClient(DiscoveryService, transport);
+  const sync = createClient(SyncService, transport);
   return {
     auth: createClient(AuthService, transport),
     conversations: createClient(ConversationService, transport),
     messages: createClient(MessageService, transport),
-    sync: createClient(SyncService, transport),
+    sync: {
+      ...sync,
+      subscribe: followRedirects(sync, discovery, (url) => createClient(SyncService, transportTo(url))),
+    },
     presence: createClient(PresenceService, transport),
-    discovery: createClient(DiscoveryService, transport),
+    discovery,
   };
 }
 
