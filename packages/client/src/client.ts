@@ -1,5 +1,5 @@
-import type { Transport } from "@connectrpc/connect";
-import { type Conversation, type Presence, ulid } from "@parley/protocol";
+import { type Client as ConnectClient, createClient, type Transport } from "@connectrpc/connect";
+import { type Conversation, type Presence, SyncService, ulid } from "@parley/protocol";
 import { createAuthTransport, createTokenCache, type TokenCache, type TokenSource } from "./auth.js";
 import { backoffDelay, interruptibleSleep } from "./backoff.js";
 import type { ConnectionState } from "./connection-state.js";
@@ -51,8 +51,35 @@ import {
 
 /** Options for {@link createParleyClient}. */
 export interface ParleyClientOptions {
-  /** Any Connect transport to a Parley server (connect-web, connect-node, or a test server's). */
+  /**
+   * Any Connect transport to a Parley server (connect-web, connect-node, or a test
+   * server's). Every call goes here; so does the device stream unless a gateway
+   * redirects it (see `transportFor`).
+   */
   transport: Transport;
+  /**
+   * Builds a transport to another gateway of a cluster, from its base URL (as named
+   * by a `WRONG_GATEWAY` answer's endpoint or by `DiscoveryService.GetEndpoint`).
+   * A cluster gateway serves the device stream (`Subscribe`) only of the users
+   * whose inbox it owns; with this option the client follows its redirects: it
+   * moves the stream to the named gateway at once (repeated redirects back off),
+   * asks `GetEndpoint` on `transport` when no gateway is named, and returns to
+   * `transport` when the gateway it moved to cannot be reached. Other calls stay
+   * on `transport`. Build the same kind of transport as `transport` (format, HTTP
+   * version, interceptors); the client adds the token itself.
+   * @defaultValue absent: the stream never moves (it retries `transport` with backoff)
+   */
+  transportFor?: (baseUrl: string) => Transport;
+  /**
+   * Ask `DiscoveryService.GetEndpoint` where to connect before subscribing (and
+   * again after losing the gateway), instead of trying `transport` first and
+   * following its `WRONG_GATEWAY` redirect. Off by default: a redirect names the
+   * owner in the same round trip discovery would take, and when `transport` serves
+   * the user (embedded mode, or the gateway a load balancer picked owns the user)
+   * no extra call is made at all. Only used with `transportFor`.
+   * @defaultValue false
+   */
+  discovery?: boolean;
   /** The signed-in user. Scopes what the client shows; checked against WhoAmI on the first connect. */
   userId: string;
   /** The access token, or a provider called before connecting and again after TOKEN_EXPIRED. */
@@ -213,6 +240,8 @@ function resolveOptions(options: ParleyClientOptions): ResolvedOptions {
     messagesPerConversation: options.snapshot?.messagesPerConversation ?? 20,
     conversationLimit: options.snapshot?.conversationLimit ?? 200,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 60_000,
+    followRedirects: options.transportFor !== undefined,
+    discovery: (options.discovery ?? false) && options.transportFor !== undefined,
   };
 }
 
@@ -274,6 +303,8 @@ class Client implements ParleyClient, Core {
   private readonly messageViews = new Map<string, LocalMessage[]>();
   private conversationList: Conversation[] | undefined;
   private readonly liveWaiters = new Set<() => void>();
+  /** SyncService clients on other gateways, by base URL. */
+  private readonly gateways = new Map<string, ConnectClient<typeof SyncService>>();
 
   constructor(private readonly init: ParleyClientOptions) {
     this.userId = init.userId;
@@ -682,6 +713,17 @@ class Client implements ParleyClient, Core {
 
   currentDeviceId(): string {
     return this.device;
+  }
+
+  gatewaySync(baseUrl: string): ConnectClient<typeof SyncService> | undefined {
+    const transportFor = this.init.transportFor;
+    if (!transportFor) return undefined;
+    let sync = this.gateways.get(baseUrl);
+    if (!sync) {
+      sync = createClient(SyncService, createAuthTransport(transportFor(baseUrl), this.tokens));
+      this.gateways.set(baseUrl, sync);
+    }
+    return sync;
   }
 
   mark(): number {

@@ -2,6 +2,7 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import {
   AuthService,
   ConversationService,
+  DiscoveryService,
   MessageService,
   PresenceService,
   SyncService,
@@ -21,6 +22,7 @@ export interface Rpc {
   readonly messages: Client<typeof MessageService>;
   readonly sync: Client<typeof SyncService>;
   readonly presence: Client<typeof PresenceService>;
+  readonly discovery: Client<typeof DiscoveryService>;
 }
 
 /** Creates the {@link Rpc} clients over `transport`. */
@@ -31,6 +33,7 @@ export function createRpc(transport: Transport): Rpc {
     messages: createClient(MessageService, transport),
     sync: createClient(SyncService, transport),
     presence: createClient(PresenceService, transport),
+    discovery: createClient(DiscoveryService, transport),
   };
 }
 
@@ -41,6 +44,10 @@ export interface ResolvedOptions {
   readonly messagesPerConversation: number;
   readonly conversationLimit: number;
   readonly heartbeatTimeoutMs: number;
+  /** The device stream may move to other gateways (`transportFor` is set). */
+  readonly followRedirects: boolean;
+  /** Ask `GetEndpoint` before subscribing (only when `followRedirects`). */
+  readonly discovery: boolean;
 }
 
 /**
@@ -50,11 +57,17 @@ export interface ResolvedOptions {
 export interface Core {
   readonly me: string;
   readonly data: ClientState;
+  /** Every call on the base transport (the device stream may run elsewhere, see {@link Core.gatewaySync}). */
   readonly rpc: Rpc;
   readonly store: ClientStore;
   readonly logger: ClientLogger;
   readonly options: ResolvedOptions;
   readonly network: NetworkMonitor;
+  /**
+   * The SyncService client on the gateway at `baseUrl` (authenticated like
+   * {@link Core.rpc}), or undefined when the client cannot move (no `transportFor`).
+   */
+  gatewaySync(baseUrl: string): Client<typeof SyncService> | undefined;
   /** The device id sent with Subscribe. */
   currentDeviceId(): string;
   /**

@@ -1,10 +1,12 @@
 import { equals } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
 import {
   type Conversation,
   ConversationSchema,
   type Event,
   type GetSnapshotResponse,
   type Message,
+  type SyncService,
 } from "@parley/protocol";
 import { backoffDelay, interruptibleSleep } from "./backoff.js";
 import type { Core } from "./core.js";
@@ -18,6 +20,9 @@ const SEEN_EVENT_IDS = 2048;
 
 /** Reasons that stop the connection for good instead of retrying. */
 const FATAL = new Set(["TOKEN_INVALID", "TOKEN_MISSING", "USER_MISMATCH"]);
+
+/** Stream failures that mean the gateway it ran on is gone (died, unreachable, shutting down). */
+const GATEWAY_LOST = new Set(["NETWORK", "SHUTTING_DOWN"]);
 
 /**
  * The outbox changes that go with a send being acknowledged (by its answer or by
@@ -157,9 +162,18 @@ export class SyncEngine {
   /** True until the current subscription brings an event this instance has not applied. */
   private replaying = false;
   private readonly unsubscribeNetwork: () => void;
+  /** The gateway the device stream runs on; undefined: the base transport. */
+  private gateway: { readonly baseUrl: string; readonly sync: Client<typeof SyncService> } | undefined;
+  /** Ask `GetEndpoint` (on the base transport) before the next Subscribe. */
+  private discover: boolean;
+  /** WRONG_GATEWAY answers since the stream was last live: the first is followed at once, the rest back off. */
+  private redirects = 0;
+  /** The next attempt follows a redirect at once. */
+  private redirectNow = false;
 
   constructor(private readonly core: Core) {
     this.unsubscribeNetwork = core.network.subscribe((online) => this.onNetwork(online));
+    this.discover = core.options.discovery;
   }
 
   /** Starts connecting (no-op when running). */
@@ -210,16 +224,37 @@ export class SyncEngine {
         continue;
       }
       if (core.connectionState() !== "resyncing") core.setConnectionState("connecting");
+      // Following a redirect at once continues the same attempt: the token was just refreshed.
+      const redirected = this.redirectNow;
+      this.redirectNow = false;
+      let streaming = false;
       try {
-        await core.refreshToken();
+        if (!redirected) await core.refreshToken();
         await this.checkUser(signal);
         if (core.data.cursor === "") await this.snapshot(signal);
+        if (this.discover) await this.discoverGateway(signal);
+        streaming = true;
         await this.subscribe(signal);
         if (signal.aborted) return;
         throw new ParleyError("NETWORK", "unable to subscribe; the server ended the stream");
       } catch (err) {
         if (signal.aborted) return;
         const error = toParleyError(err, "sync");
+        if (error.reason === "WRONG_GATEWAY") {
+          this.redirect(error);
+          if (this.redirects > 1) await this.backoff(signal, error);
+          else this.redirectNow = true;
+          continue;
+        }
+        if (streaming && this.gateway && GATEWAY_LOST.has(error.reason) && core.network.isOnline()) {
+          // The gateway died or went away: start over from the base transport (and discovery).
+          core.logger.info("lost the gateway; reconnecting through the base transport", {
+            gateway: this.gateway.baseUrl,
+            reason: error.reason,
+          });
+          this.gateway = undefined;
+          this.discover = core.options.discovery;
+        }
         if (FATAL.has(error.reason)) {
           core.fatal(error);
           return;
@@ -241,11 +276,48 @@ export class SyncEngine {
             continue;
           }
         }
-        // TODO(cluster): on WRONG_GATEWAY, reconnect to error.metadata.endpoint (from
-        // DiscoveryService.GetEndpoint) instead of the same transport; for now it backs off and retries.
         await this.backoff(signal, error);
       }
     }
+  }
+
+  /**
+   * Follows a WRONG_GATEWAY answer: to the gateway it names, or, when it names
+   * none, to the one `GetEndpoint` names before the next attempt.
+   */
+  private redirect(error: ParleyError): void {
+    this.redirects += 1;
+    const endpoint = error.metadata.endpoint ?? "";
+    this.core.logger.info("the gateway does not serve this user; redirecting", {
+      endpoint,
+      redirects: this.redirects,
+    });
+    if (endpoint !== "") this.moveTo(endpoint);
+    else if (this.core.options.followRedirects) this.discover = true;
+  }
+
+  /** Asks the base transport's `GetEndpoint` where the device stream belongs, and moves it there. */
+  private async discoverGateway(signal: AbortSignal): Promise<void> {
+    const endpoint = await this.core.rpc.discovery.getEndpoint({}, { signal });
+    this.discover = false;
+    this.moveTo(endpoint.baseUrl);
+  }
+
+  /** Runs the device stream on the gateway at `baseUrl` from now on ("": the base transport). */
+  private moveTo(baseUrl: string): void {
+    if (baseUrl === "") {
+      this.gateway = undefined;
+      return;
+    }
+    if (this.gateway?.baseUrl === baseUrl) return;
+    const sync = this.core.gatewaySync(baseUrl);
+    if (!sync) {
+      this.core.logger.warn("a gateway redirected the stream but no transportFor option is set; staying", {
+        endpoint: baseUrl,
+      });
+      return;
+    }
+    this.gateway = { baseUrl, sync };
   }
 
   private async backoff(signal: AbortSignal, error: ParleyError): Promise<void> {
@@ -319,7 +391,7 @@ export class SyncEngine {
     this.replaying = true;
     try {
       feed();
-      const stream = core.rpc.sync.subscribe(
+      const stream = (this.gateway?.sync ?? core.rpc.sync).subscribe(
         { cursor: core.data.cursor, deviceId: core.currentDeviceId() },
         { signal: streamAbort.signal },
       );
@@ -336,6 +408,7 @@ export class SyncEngine {
             if (cursor !== "")
               await core.commit((state) => (state.cursor === cursor ? undefined : { cursor }));
             this.attempt = 0;
+            this.redirects = 0;
             core.setConnectionState("live");
             core.becameLive();
             break;

@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+
+export type { GatewayOwnership } from "@parley/server";
 export { describeEventLog, type EventLogFeatures, type EventLogUnderTest } from "./event-log.js";
 export {
   describeHistoryStore,
