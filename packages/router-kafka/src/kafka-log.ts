@@ -119,18 +119,27 @@ class KafkaEventLog implements EventLog {
     let existing: number | undefined;
     try {
       existing = await this.withAdmin(async (admin) => {
-        const created = await admin.createTopics({
-          topics: [
-            {
-              topic,
-              numPartitions: partitions,
-              replicationFactor: this.o.replicationFactor,
-              configEntries: Object.entries(this.o.topicConfig).map(([name, value]) => ({ name, value })),
-            },
-          ],
-          waitForLeaders: true,
-          timeout: this.o.requestTimeoutMs,
-        });
+        let created: boolean;
+        try {
+          created = await admin.createTopics({
+            topics: [
+              {
+                topic,
+                numPartitions: partitions,
+                replicationFactor: this.o.replicationFactor,
+                configEntries: Object.entries(this.o.topicConfig).map(([name, value]) => ({ name, value })),
+              },
+            ],
+            waitForLeaders: true,
+            timeout: this.o.requestTimeoutMs,
+          });
+        } catch (error) {
+          // With waitForLeaders, kafkajs polls the new topic's metadata but gives up at once
+          // when the broker does not know the topic yet (its metadata can lag the
+          // controller's, seen on a busy KRaft broker): the topic was created, so wait for it.
+          if (kafkaErrorType(error) !== "UNKNOWN_TOPIC_OR_PARTITION") throw error;
+          return await waitForTopic(admin, topic, this.o.requestTimeoutMs);
+        }
         return created ? partitions : await readPartitionCount(admin, topic);
       });
     } catch (error) {
@@ -438,6 +447,27 @@ async function readPartitionCount(admin: Admin, topic: string): Promise<number |
   } catch (error) {
     if (kafkaErrorType(error) === "UNKNOWN_TOPIC_OR_PARTITION") return undefined;
     throw error;
+  }
+}
+
+/**
+ * Polls the topic's metadata until every partition has a leader; its partition count, or
+ * undefined when it is still unknown after `timeoutMs`.
+ */
+async function waitForTopic(admin: Admin, topic: string, timeoutMs: number): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const found = topics.find((t) => t.name === topic);
+      if (found && found.partitions.length > 0 && found.partitions.every((p) => p.leader >= 0)) {
+        return found.partitions.length;
+      }
+    } catch (error) {
+      if (kafkaErrorType(error) !== "UNKNOWN_TOPIC_OR_PARTITION" && !isKafkaUnavailable(error)) throw error;
+    }
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
