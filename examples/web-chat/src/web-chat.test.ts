@@ -277,6 +277,13 @@ describe("web chat in Chromium", () => {
     await send(follower, "still here");
     await poll(() => shownTexts(frank)).toEqual(["hello, both tabs", "after the handover", "still here"]);
     await rig.screenshot(follower, "tabs-after-handover");
+
+    // Signing out in one tab signs out every tab.
+    const another = await rig.openApp(erinContext);
+    await poll(() => connectionState(another)).toBe("live");
+    await follower.getByTestId("logout").click();
+    for (const tab of [follower, another]) await poll(() => tab.getByTestId("login-form").count()).toBe(1);
+    await poll(() => rig.streams()).toBe(1); // frank's
   });
 
   it("loads older messages when scrolled to the top", async () => {
