@@ -85,9 +85,12 @@ CREATE TABLE IF NOT EXISTS group_offsets (
  * Creates the in-process partitioned log (Kafka's model) persisted in SQLite through
  * `node:sqlite`.
  *
- * - `append` writes all its records in one transaction and resolves after the commit.
+ * - `append` writes all its records atomically and resolves after the commit. Appends
+ *   and offset commits made in one turn of the event loop share one transaction (group
+ *   commit), so concurrent appends cost one commit, not one each.
  * - `consume` runs one loop per partition: it reads up to `maxBatch` records after the
- *   group's committed offset, calls the handler, and commits when it resolves. When the
+ *   group's committed offset, calls the handler, and commits when it resolves (with the
+ *   next group commit; at the latest when the consumer stops). When the
  *   handler throws, `onError` is called and the same records are delivered again after
  *   a backoff (50 ms, doubling up to 1 s). Partitions run concurrently; within a
  *   partition there is one handler call at a time, in offset order.
@@ -109,6 +112,9 @@ interface Statements {
   begin: StatementSync;
   commit: StatementSync;
   rollback: StatementSync;
+  savepoint: StatementSync;
+  release: StatementSync;
+  rollbackToSavepoint: StatementSync;
   selectTopic: StatementSync;
   insertTopic: StatementSync;
   selectPartitionEnds: StatementSync;
@@ -118,6 +124,31 @@ interface Statements {
   upsertCommitted: StatementSync;
   insertCommittedIfMissing: StatementSync;
   prune: StatementSync;
+}
+
+/** An `append` waiting for the next group commit. */
+interface PendingAppend {
+  topic: string;
+  partitions: number;
+  records: NewRecord[];
+  resolve(results: AppendResult[]): void;
+  reject(error: Error): void;
+}
+
+/** A group's offset waiting for the next group commit. */
+interface PendingOffset {
+  group: string;
+  topic: string;
+  partition: number;
+  next: number;
+}
+
+/** An append written in the current group commit, resolved once it commits. */
+interface WrittenAppend {
+  pending: PendingAppend;
+  results: AppendResult[];
+  /** The topic's next offsets before this append, to restore when the commit fails. */
+  before: number[];
 }
 
 interface RecordRow {
@@ -142,6 +173,10 @@ class SqliteEventLog implements EventLog {
   /** Partition loops waiting for appends, by topic and partition. */
   private readonly listeners = new Map<string, Set<PartitionLoop>>();
   private state: "open" | "closing" | "closed" = "open";
+  /** Appends and offset commits made since the last group commit. */
+  private pendingAppends: PendingAppend[] = [];
+  private readonly pendingOffsets = new Map<string, PendingOffset>();
+  private flushScheduled = false;
   private closing: Promise<void> | undefined;
 
   constructor(options: SqliteEventLogOptions) {
@@ -183,6 +218,9 @@ class SqliteEventLog implements EventLog {
       begin: db.prepare("BEGIN IMMEDIATE"),
       commit: db.prepare("COMMIT"),
       rollback: db.prepare("ROLLBACK"),
+      savepoint: db.prepare("SAVEPOINT one_append"),
+      release: db.prepare("RELEASE one_append"),
+      rollbackToSavepoint: db.prepare("ROLLBACK TO one_append"),
       selectTopic: db.prepare("SELECT partitions FROM topics WHERE name = ?"),
       insertTopic: db.prepare("INSERT INTO topics (name, partitions) VALUES (?, ?)"),
       selectPartitionEnds: db.prepare(
@@ -247,33 +285,110 @@ class SqliteEventLog implements EventLog {
         );
       }
     }
-    const next = this.nextOffsetsOf(topic, partitions);
-    const before = next.slice();
-    const touched = new Set<number>();
-    const results: AppendResult[] = [];
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      this.pendingAppends.push({ topic, partitions, records, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(delayMs = 0): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    const run = () => {
+      this.flushScheduled = false;
+      this.flush();
+    };
+    if (delayMs > 0) setTimeout(run, delayMs);
+    else setImmediate(run);
+  }
+
+  /**
+   * Group commit: writes every append and offset commit made since the last flush
+   * in one transaction (each append in its own savepoint, so a failing one fails
+   * alone), then resolves the appends and wakes their partitions' consumers. Appends
+   * from one turn of the event loop (e.g. many requests' commands) share one commit
+   * instead of paying one each; nothing resolves before its commit.
+   */
+  private flush(): void {
+    const appends = this.pendingAppends;
+    this.pendingAppends = [];
+    const offsets = [...this.pendingOffsets.values()];
+    this.pendingOffsets.clear();
+    if (appends.length === 0 && offsets.length === 0) return;
+    if (this.state === "closed") {
+      for (const p of appends) p.reject(closedError("append"));
+      return;
+    }
+    const { begin, commit, rollback, savepoint, release, rollbackToSavepoint, insertRecord } =
+      this.statements;
+    const { upsertCommitted, prune } = this.statements;
+    const isolate = appends.length > 1;
+    const written: WrittenAppend[] = [];
     const ts = this.now();
-    const { begin, commit, rollback, insertRecord } = this.statements;
-    begin.run();
     try {
-      for (const record of records) {
-        const partition = partitionForKey(record.key, partitions);
-        const offset = next[partition] as number;
-        insertRecord.run(topic, partition, offset, record.key, record.value, ts);
-        next[partition] = offset + 1;
-        touched.add(partition);
-        results.push({ partition, offset });
+      begin.run();
+      for (const pending of appends) {
+        const next = this.nextOffsetsOf(pending.topic, pending.partitions);
+        const before = next.slice();
+        if (isolate) savepoint.run();
+        try {
+          const results: AppendResult[] = [];
+          for (const record of pending.records) {
+            const partition = partitionForKey(record.key, pending.partitions);
+            const offset = next[partition] as number;
+            insertRecord.run(pending.topic, partition, offset, record.key, record.value, ts);
+            next[partition] = offset + 1;
+            results.push({ partition, offset });
+          }
+          if (isolate) release.run();
+          written.push({ pending, results, before });
+        } catch (error) {
+          next.splice(0, next.length, ...before);
+          if (!isolate) throw error;
+          rollbackToSavepoint.run();
+          release.run();
+          pending.reject(appendError(pending.topic, error));
+        }
+      }
+      for (const o of offsets) {
+        upsertCommitted.run(o.group, o.topic, o.partition, o.next);
+        if (this.keepRecords !== undefined) {
+          const end = this.nextOffsets.get(o.topic)?.[o.partition] ?? o.next;
+          const keepFrom = end - this.keepRecords;
+          if (keepFrom > 0) prune.run(o.topic, o.partition, keepFrom);
+        }
       }
       commit.run();
     } catch (error) {
       if (this.db.isTransaction) rollback.run();
-      next.splice(0, next.length, ...before);
-      throw new Error(`unable to append to topic "${topic}"; ${describe(error)}`, { cause: error });
+      // Undo the offsets handed out, newest first, so each topic is back where it was.
+      for (const w of written.reverse()) {
+        const next = this.nextOffsets.get(w.pending.topic);
+        next?.splice(0, next.length, ...w.before);
+        w.pending.reject(appendError(w.pending.topic, error));
+      }
+      if (!isolate)
+        for (const p of appends)
+          if (!written.some((w) => w.pending === p)) p.reject(appendError(p.topic, error));
+      // Offsets stay pending (unless a newer one came meanwhile) and are retried.
+      for (const o of offsets) {
+        const key = offsetKey(o.group, o.topic, o.partition);
+        if (!this.pendingOffsets.has(key)) this.pendingOffsets.set(key, o);
+      }
+      if (this.pendingOffsets.size > 0) this.scheduleFlush(BACKOFF_MIN_MS);
+      return;
     }
-    for (const partition of touched) {
-      const loops = this.listeners.get(listenerKey(topic, partition));
-      if (loops) for (const loop of loops) loop.notifyAppend();
+    for (const w of written) w.pending.resolve(w.results);
+    const touched = new Set<string>();
+    for (const w of written) {
+      for (const r of w.results) {
+        const key = listenerKey(w.pending.topic, r.partition);
+        if (touched.has(key)) continue;
+        touched.add(key);
+        const loops = this.listeners.get(key);
+        if (loops) for (const loop of loops) loop.notifyAppend();
+      }
     }
-    return results;
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
@@ -296,6 +411,8 @@ class SqliteEventLog implements EventLog {
     const starts = this.registerGroup(group, topic, partitions);
     const onAssignment = options.onAssignment;
     const consumer = new GroupConsumer(() => {
+      // What the stopped loops finished is committed now, not at the next flush.
+      this.flush();
       this.consumers.delete(consumerKey);
       notifyAssignment(onAssignment, []);
     });
@@ -326,6 +443,7 @@ class SqliteEventLog implements EventLog {
     this.state = "closing";
     this.closing = (async () => {
       await Promise.all([...this.consumers.values()].map((consumer) => consumer.stop()));
+      this.flush();
       this.state = "closed";
       this.db.close();
     })();
@@ -345,25 +463,14 @@ class SqliteEventLog implements EventLog {
     }));
   }
 
-  /** @internal Commits a group's next offset, then prunes the partition if retention is on. */
+  /**
+   * @internal Records a group's next offset; it is written (and the partition pruned,
+   * if retention is on) with the next group commit, at the latest when the consumer
+   * stops. A crash before that only redelivers records, which at-least-once allows.
+   */
   commitOffset(group: string, topic: string, partition: number, next: number): void {
-    const { begin, commit, rollback, upsertCommitted, prune } = this.statements;
-    begin.run();
-    try {
-      upsertCommitted.run(group, topic, partition, next);
-      if (this.keepRecords !== undefined) {
-        const end = this.nextOffsets.get(topic)?.[partition] ?? next;
-        const keepFrom = end - this.keepRecords;
-        if (keepFrom > 0) prune.run(topic, partition, keepFrom);
-      }
-      commit.run();
-    } catch (error) {
-      if (this.db.isTransaction) rollback.run();
-      throw new Error(
-        `unable to commit offset ${next} of topic "${topic}" partition ${partition} for group "${group}"; ${describe(error)}`,
-        { cause: error },
-      );
-    }
+    this.pendingOffsets.set(offsetKey(group, topic, partition), { group, topic, partition, next });
+    this.scheduleFlush();
   }
 
   /** @internal */
@@ -453,6 +560,14 @@ function notifyAssignment(onAssignment: ConsumeOptions["onAssignment"], partitio
   } catch {
     // A throwing onAssignment must not stop delivery (nor stop() from finishing).
   }
+}
+
+function offsetKey(group: string, topic: string, partition: number): string {
+  return `${group}\u0000${topic}\u0000${partition}`;
+}
+
+function appendError(topic: string, error: unknown): Error {
+  return new Error(`unable to append to topic "${topic}"; ${describe(error)}`, { cause: error });
 }
 
 function listenerKey(topic: string, partition: number): string {
