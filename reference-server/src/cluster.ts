@@ -71,6 +71,7 @@ export async function composeCluster(
         clientId: processId,
         replicationFactor: cluster.kafka.replicationFactor,
         sessionTimeoutMs: cluster.kafka.sessionTimeoutMs,
+        heartbeatIntervalMs: Math.floor(cluster.kafka.sessionTimeoutMs / 3),
         logger: logger.withContext({ component: "kafka" }),
       }),
     );

@@ -14,9 +14,11 @@ const KAFKAJS_LEVELS: Record<KafkaJsLogLevel, number> = {
 /**
  * kafkajs lines that describe a choice this package made on purpose, logged at debug
  * instead of warn: bounded retries of the idempotent producer (the log replaces the
- * producer after a failed send instead, see the README).
+ * producer after a failed send instead, see the README), and the CreateTopics answer
+ * for a topic that exists already (`ensureTopic` is idempotent by design, and runs on
+ * every start and readiness probe; a creation that really fails makes it throw).
  */
-const EXPECTED_WARNINGS = ["Limiting retries for the idempotent producer"];
+const EXPECTED_WARNINGS = ["Limiting retries for the idempotent producer", "Response CreateTopics"];
 
 /** The numeric kafkajs log level for a {@link KafkaJsLogLevel}. @internal */
 export function kafkajsLevel(level: KafkaJsLogLevel): number {
