@@ -39,11 +39,12 @@ run_start() {
 }
 
 run_test() {
-  local failed=() reports=() unit_json services_json
+  local failed=() reports=() unit_json services_json outage_json
   unit_json="$(mktemp "${TMPDIR:-/tmp}/parley-vitest.XXXXXX")"
   services_json="$(mktemp "${TMPDIR:-/tmp}/parley-vitest-services.XXXXXX")"
+  outage_json="$(mktemp "${TMPDIR:-/tmp}/parley-vitest-outage.XXXXXX")"
   # shellcheck disable=SC2064 # expand now: the paths are local
-  trap "rm -f '$unit_json' '$services_json'" EXIT
+  trap "rm -f '$unit_json' '$services_json' '$outage_json'" EXIT
 
   step() {
     local name=$1
@@ -74,6 +75,10 @@ run_test() {
     step "vitest (real services)" npx vitest run --config vitest.integration.config.ts --passWithNoTests \
       --reporter=default --reporter=json --outputFile="$services_json" "$@"
     reports+=("$services_json")
+    # Last, the tests that stop and start the services themselves (one at a time).
+    step "vitest (dependency outages)" npx vitest run --config vitest.outage.config.ts \
+      --reporter=default --reporter=json --outputFile="$outage_json" "$@"
+    reports+=("$outage_json")
     if [ "${CI:-}" = "true" ]; then
       step "stop services" bash scripts/services.sh stop all
     else
