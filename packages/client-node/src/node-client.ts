@@ -45,6 +45,14 @@ export interface ParleyNodeClientOptions extends Omit<ParleyClientOptions, "tran
    */
   transport?: Transport;
   /**
+   * Builds the transport to another gateway of a cluster, from its base URL: the
+   * device stream follows a gateway's `WRONG_GATEWAY` redirect there (see
+   * `ParleyClientOptions.transportFor`). Give your own when you give `transport`.
+   * @defaultValue a connect-node transport on that URL with the same `httpVersion`
+   * and `useBinaryFormat`; none (the stream never moves) when `transport` is given
+   */
+  transportFor?: (baseUrl: string) => Transport;
+  /**
    * Where the client keeps its cursor, cache and outbox.
    * @defaultValue `createFileClientStore({ dir: dataDir })` with `dataDir`, else `createMemoryClientStore()`
    */
@@ -53,8 +61,9 @@ export interface ParleyNodeClientOptions extends Omit<ParleyClientOptions, "tran
 
 /**
  * Creates a {@link ParleyClient} wired for Node (bots, services, scripts): a
- * connect-node transport on `baseUrl`, and a file store in `dataDir` when one is
- * given. Every part can be replaced through its option.
+ * connect-node transport on `baseUrl` (the device stream follows a cluster
+ * gateway's redirect to another URL with the same kind of transport), and a file
+ * store in `dataDir` when one is given. Every part can be replaced through its option.
  *
  * @example
  * ```ts
@@ -83,12 +92,15 @@ export function createParleyNodeClient(options: ParleyNodeClientOptions): Parley
     httpVersion = "1.1",
     useBinaryFormat = true,
     transport,
+    transportFor,
     store,
     ...clientOptions
   } = options;
+  const connectTo = (url: string) => createConnectTransport({ baseUrl: url, httpVersion, useBinaryFormat });
   return createParleyClient({
     ...clientOptions,
-    transport: transport ?? createConnectTransport({ baseUrl, httpVersion, useBinaryFormat }),
+    transport: transport ?? connectTo(baseUrl),
+    transportFor: transportFor ?? (transport ? undefined : connectTo),
     store:
       store ?? (dataDir === undefined ? createMemoryClientStore() : createFileClientStore({ dir: dataDir })),
   });

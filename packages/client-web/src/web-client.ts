@@ -52,6 +52,14 @@ export interface ParleyWebClientOptions extends Omit<ParleyClientOptions, "trans
    */
   transport?: Transport;
   /**
+   * Builds the transport to another gateway of a cluster, from its base URL: the
+   * device stream follows a gateway's `WRONG_GATEWAY` redirect there (see
+   * `ParleyClientOptions.transportFor`). Give your own when you give `transport`.
+   * @defaultValue a connect-web transport on that URL with the same
+   * `useBinaryFormat`; none (the stream never moves) when `transport` is given
+   */
+  transportFor?: (baseUrl: string) => Transport;
+  /**
    * Where the client keeps its cursor, cache and outbox.
    * @defaultValue `createIndexedDbClientStore({ name: databaseName })`
    */
@@ -79,10 +87,11 @@ export function parleyDatabaseName(userId: string, baseUrl: string): string {
 
 /**
  * Creates a {@link ParleyClient} wired for browsers: a connect-web transport on
- * `baseUrl`, an IndexedDB store (the cache and the outbox survive reloads), one
- * server connection shared by all of the user's tabs (Web Locks and
- * BroadcastChannel), and the browser's online/offline events. Every part can be
- * replaced through its option.
+ * `baseUrl` (the device stream follows a cluster gateway's redirect to another
+ * URL with the same kind of transport), an IndexedDB store (the cache and the
+ * outbox survive reloads), one server connection shared by all of the user's tabs
+ * (Web Locks and BroadcastChannel), and the browser's online/offline events.
+ * Every part can be replaced through its option.
  *
  * @example
  * ```ts
@@ -105,6 +114,7 @@ export function createParleyWebClient(options: ParleyWebClientOptions): ParleyCl
     shareAcrossTabs = true,
     useBinaryFormat = true,
     transport,
+    transportFor,
     store,
     coordinator,
     network,
@@ -112,9 +122,11 @@ export function createParleyWebClient(options: ParleyWebClientOptions): ParleyCl
   } = options;
   const name = databaseName ?? parleyDatabaseName(options.userId, baseUrl);
   const { logger } = options;
+  const connectTo = (url: string) => createConnectTransport({ baseUrl: url, useBinaryFormat });
   return createParleyClient({
     ...clientOptions,
-    transport: transport ?? createConnectTransport({ baseUrl, useBinaryFormat }),
+    transport: transport ?? connectTo(baseUrl),
+    transportFor: transportFor ?? (transport ? undefined : connectTo),
     store: store ?? createIndexedDbClientStore({ name, logger }),
     coordinator:
       coordinator ??

@@ -40,6 +40,8 @@ export {
   type StaticOwnership,
   type StaticOwnershipOptions,
   type TestGatewayOptions,
+  type TestHttpServer,
+  type TestListenOptions,
   type TestServer,
   type TestServerOptions,
 } from "./test-server.js";

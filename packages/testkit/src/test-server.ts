@@ -1,4 +1,7 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type Logger, silentLogger } from "@parley/router";
 import {
   createEmbeddedParley,
@@ -40,6 +43,22 @@ export interface TestGatewayOptions {
   gateway: GatewayOwnership;
 }
 
+/** Options for {@link TestServer.listen}. */
+export interface TestListenOptions {
+  /** The TCP port on 127.0.0.1. @defaultValue 0: any free port */
+  port?: number;
+  /** Serve another gateway of the pipeline (as {@link TestServer.addGateway}). @defaultValue the server's own */
+  gateway?: TestGatewayOptions;
+}
+
+/** A test server (or one of its gateways) served over HTTP/1.1. */
+export interface TestHttpServer {
+  /** E.g. "http://127.0.0.1:43123": pass it to `createConnectTransport({ baseUrl })`. */
+  readonly baseUrl: string;
+  /** Stops listening and drops open connections (the pipeline keeps running). */
+  close(): Promise<void>;
+}
+
 /** A whole Parley server in this process, reached through an in-memory transport. */
 export interface TestServer {
   /**
@@ -56,6 +75,12 @@ export interface TestServer {
    * every user.
    */
   addGateway(options: TestGatewayOptions): Transport;
+  /**
+   * Serves the server over real HTTP/1.1 on 127.0.0.1, for code that builds its
+   * own transport from a URL (e.g. `@parley/client-node`, a browser). Closed with
+   * the server at the latest.
+   */
+  listen(options?: TestListenOptions): Promise<TestHttpServer>;
   /** Signs a token for `userId`, valid for a day. */
   token(userId: string, displayName?: string): Promise<string>;
   /** Ends open streams and closes the server's stores. */
@@ -88,20 +113,48 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     presenceTtlMs: options.presenceTtlMs,
     streamHeartbeatMs: options.streamHeartbeatMs,
   });
+  const ownDeps: ParleyDeps = { ...parley.deps, gateway: options.gateway };
+  const gatewayDeps = ({ gatewayId, gateway }: TestGatewayOptions): ParleyDeps => ({
+    ...parley.deps,
+    gateway,
+    discovery: { baseUrl: "", gatewayId },
+  });
   const gatewayTransport = (deps: ParleyDeps) =>
     createRouterTransport(createParleyRoutes(deps), { router: { interceptors: parleyInterceptors(deps) } });
-  const transport = gatewayTransport({ ...parley.deps, gateway: options.gateway });
+  const listening = new Set<TestHttpServer>();
   return {
-    transport,
+    transport: gatewayTransport(ownDeps),
     secret,
-    addGateway({ gatewayId, gateway }) {
-      return gatewayTransport({ ...parley.deps, gateway, discovery: { baseUrl: "", gatewayId } });
+    addGateway(gateway) {
+      return gatewayTransport(gatewayDeps(gateway));
+    },
+    async listen(listenOptions = {}) {
+      const deps = listenOptions.gateway ? gatewayDeps(listenOptions.gateway) : ownDeps;
+      const http = createServer(
+        connectNodeAdapter({ routes: createParleyRoutes(deps), interceptors: parleyInterceptors(deps) }),
+      );
+      await new Promise<void>((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(listenOptions.port ?? 0, "127.0.0.1", () => resolve());
+      });
+      const { port } = http.address() as AddressInfo;
+      const served: TestHttpServer = {
+        baseUrl: `http://127.0.0.1:${port}`,
+        async close() {
+          listening.delete(served);
+          http.closeAllConnections();
+          await new Promise<void>((resolve) => http.close(() => resolve()));
+        },
+      };
+      listening.add(served);
+      return served;
     },
     async token(userId, displayName) {
       return (await mintToken({ secret, userId, displayName })).token;
     },
     async close() {
       shutdown.abort();
+      await Promise.all([...listening].map((served) => served.close()));
       await parley.close();
     },
   };
