@@ -158,6 +158,9 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
     begin: sql("BEGIN IMMEDIATE"),
     commit: sql("COMMIT"),
     rollback: sql("ROLLBACK"),
+    savepoint: sql("SAVEPOINT one_write"),
+    release: sql("RELEASE one_write"),
+    rollbackToSavepoint: sql("ROLLBACK TO one_write"),
     getConversation: sql("SELECT * FROM conversations WHERE conversation_id = ?"),
     upsertConversation: sql(`
       INSERT INTO conversations
@@ -222,17 +225,78 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
     }
   }
 
-  /** Runs `work` in one `BEGIN IMMEDIATE` transaction, rolled back when it throws. */
-  function transaction<T>(work: () => T): T {
-    stmt.begin.run();
+  /** A write waiting for the next group commit. */
+  interface Write {
+    operation: string;
+    work: () => unknown;
+    resolve(value: unknown): void;
+    reject(error: unknown): void;
+  }
+  let writes: Write[] = [];
+  let flushScheduled = false;
+
+  /**
+   * Runs `work` atomically (its own transaction, or its own savepoint in a shared one)
+   * and resolves after the commit. Writes requested before the pending flush runs (it
+   * runs as a microtask, so no later than the current task) share one transaction:
+   * e.g. the inbox partitions' user-event appends and the workers' commits cost one
+   * COMMIT together instead of one each. A write that throws is rolled back alone.
+   */
+  function write<T>(operation: string, work: () => T): Promise<T> {
+    if (closed) return Promise.reject(new Error(`unable to ${operation}; the history store is closed`));
+    return new Promise<T>((resolve, reject) => {
+      writes.push({ operation, work, resolve: resolve as (value: unknown) => void, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flush);
+      }
+    });
+  }
+
+  function failure(operation: string, error: unknown): Error {
+    const reason = error instanceof Error ? error.message : String(error);
+    return new Error(`unable to ${operation}; ${reason}`, { cause: error });
+  }
+
+  function flush(): void {
+    flushScheduled = false;
+    const batch = writes;
+    writes = [];
+    if (batch.length === 0) return;
+    if (closed) {
+      for (const w of batch) w.reject(new Error(`unable to ${w.operation}; the history store is closed`));
+      return;
+    }
+    const isolate = batch.length > 1;
+    const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      const result = work();
+      stmt.begin.run();
+      for (const w of batch) {
+        if (!isolate) {
+          outcomes.push({ ok: true, value: w.work() });
+          continue;
+        }
+        stmt.savepoint.run();
+        try {
+          outcomes.push({ ok: true, value: w.work() });
+          stmt.release.run();
+        } catch (error) {
+          stmt.rollbackToSavepoint.run();
+          stmt.release.run();
+          outcomes.push({ ok: false, value: error });
+        }
+      }
       stmt.commit.run();
-      return result;
     } catch (error) {
       if (db.isTransaction) stmt.rollback.run();
-      throw error;
+      for (const w of batch) w.reject(failure(w.operation, error));
+      return;
     }
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i] as { ok: boolean; value: unknown };
+      if (outcome.ok) w.resolve(outcome.value);
+      else w.reject(failure(w.operation, outcome.value));
+    });
   }
 
   function readStream(userId: string): StreamRow {
@@ -265,20 +329,18 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
       );
     },
 
-    commit(write) {
-      return run("commit", () => {
-        const conversationId = write.conversation.conversationId;
-        const rows = write.messages.map((message) => messageRow(conversationId, message));
-        transaction(() => {
-          stmt.upsertConversation.run(...conversationRow(write.conversation));
-          for (const row of rows) stmt.upsertMessage.run(...row);
-          if (write.dedup) {
-            const { clientId, result, createdAtMs } = write.dedup;
-            stmt.upsertDedup.run(conversationId, clientId, result, createdAtMs);
-          }
-          for (const userId of write.addedUserIds) stmt.addUserConversation.run(userId, conversationId);
-          for (const userId of write.removedUserIds) stmt.removeUserConversation.run(userId, conversationId);
-        });
+    commit(change) {
+      return write("commit", () => {
+        const conversationId = change.conversation.conversationId;
+        const rows = change.messages.map((message) => messageRow(conversationId, message));
+        stmt.upsertConversation.run(...conversationRow(change.conversation));
+        for (const row of rows) stmt.upsertMessage.run(...row);
+        if (change.dedup) {
+          const { clientId, result, createdAtMs } = change.dedup;
+          stmt.upsertDedup.run(conversationId, clientId, result, createdAtMs);
+        }
+        for (const userId of change.addedUserIds) stmt.addUserConversation.run(userId, conversationId);
+        for (const userId of change.removedUserIds) stmt.removeUserConversation.run(userId, conversationId);
       });
     },
 
@@ -303,31 +365,29 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
     },
 
     appendUserEvents(userId, events) {
-      return run("append user events", () =>
-        transaction(() => {
-          const stream = readStream(userId);
-          let last = stream.last_position;
-          const appended: UserEvent[] = [];
-          for (const event of events) {
-            const position = last + 1;
-            const { changes } = stmt.insertEvent.run(
-              userId,
-              position,
-              event.eventId,
-              event.payload,
-              event.timeMs,
-            );
-            if (changes === 0) continue;
-            last = position;
-            appended.push({ position, eventId: event.eventId, payload: event.payload, timeMs: event.timeMs });
-          }
-          if (appended.length > 0) {
-            const horizon = prunedHorizon(userId, last, stream.horizon);
-            stmt.upsertStream.run(userId, last, horizon);
-          }
-          return appended;
-        }),
-      );
+      return write("append user events", () => {
+        const stream = readStream(userId);
+        let last = stream.last_position;
+        const appended: UserEvent[] = [];
+        for (const event of events) {
+          const position = last + 1;
+          const { changes } = stmt.insertEvent.run(
+            userId,
+            position,
+            event.eventId,
+            event.payload,
+            event.timeMs,
+          );
+          if (changes === 0) continue;
+          last = position;
+          appended.push({ position, eventId: event.eventId, payload: event.payload, timeMs: event.timeMs });
+        }
+        if (appended.length > 0) {
+          const horizon = prunedHorizon(userId, last, stream.horizon);
+          stmt.upsertStream.run(userId, last, horizon);
+        }
+        return appended;
+      });
     },
 
     readUserEvents(userId, afterPosition, limit) {
@@ -351,6 +411,7 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
 
     async close() {
       if (closed) return;
+      flush();
       closed = true;
       db.close();
     },
