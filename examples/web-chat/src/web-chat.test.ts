@@ -203,6 +203,7 @@ describe("web chat in Chromium", () => {
     await poll(() => conversationItem(dave, "carol").count()).toBe(1);
     await openConversation(dave, "carol");
     await poll(() => shownTexts(dave)).toEqual(["before"]);
+    await poll(() => statusOf(message(carol, "before"))).toBe("read");
 
     await carolContext.setOffline(true);
     const banner = carol.getByTestId("offline-banner");

@@ -33,7 +33,8 @@ export async function buildApp(outDir: string): Promise<void> {
   await promisify(execFile)(
     process.execPath,
     [viteBin, "build", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"],
-    { cwd: APP_DIR },
+    // A production build, whatever NODE_ENV the test runner set ("test" would select React's development build).
+    { cwd: APP_DIR, env: { ...process.env, NODE_ENV: "production" } },
   );
 }
 
@@ -68,6 +69,8 @@ export interface AppRig {
 
 /** Builds the app, starts the reference server serving it, and Chromium. Call once per test file. */
 export async function startAppRig(): Promise<AppRig> {
+  // Artifacts are those of the latest run only.
+  await rm(ARTIFACTS_DIR, { recursive: true, force: true });
   const dist = await mkdtemp(join(tmpdir(), "parley-web-chat-"));
   await buildApp(dist);
   const server = await spawnReferenceServer({ env: { PARLEY_STATIC_DIR: dist } });
