@@ -125,12 +125,14 @@ export async function connections(
     }
   }
   const idle = cpuMeter(target.pid);
-  await sleep(ctx.quick ? 2_000 : 10_000);
+  await sleep(ctx.quick ? 3_000 : 10_000);
   const idleCpuPct = idle.stop();
+  // Per-connection memory after the idle period (V8 has had time to collect the
+  // garbage of connecting); the step figures above include it.
+  const idleRss = rssBytes(target.pid);
   const stats = await loadgens.stats();
   const dropped = stats.reduce((n, s) => n + s.dropped, 0);
   const confirmed = await target.connections();
-  const last = steps[steps.length - 1];
   await loadgens.closeAll();
   if (held === 0) throw new BenchBroken(`${target.name}: no connection could be opened (${stopReason})`);
   return {
@@ -141,8 +143,8 @@ export async function connections(
     stopReason,
     connectPerSec: totalOpened / (totalOpenMs / 1000),
     baselineRssMB: baselineRss / 2 ** 20,
-    rssMB: last?.rssMB ?? 0,
-    rssPerStreamKB: last?.rssPerStreamKB ?? 0,
+    rssMB: idleRss / 2 ** 20,
+    rssPerStreamKB: held > 0 ? (idleRss - baselineRss) / 1024 / held : 0,
     idleCpuPct,
     steps,
   };
@@ -196,6 +198,14 @@ async function phase(
   }
   const wallMs = performance.now() - started;
   const cpuPct = cpu.stop();
+  // Let a backlog (sends that timed out are still applied) drain before the next phase.
+  let seen = delivered;
+  for (let quiet = 0, deadline = performance.now() + 30_000; quiet < 3 && performance.now() < deadline; ) {
+    await sleep(500);
+    const now = (await loadgens.stats()).reduce((n, s) => n + s.delivered, 0);
+    quiet = now === seen ? quiet + 1 : 0;
+    seen = now;
+  }
   const cpuMs = (cpuPct / 100) * wallMs;
   alive(target);
   const latency = summarize(stats.map((s) => s.latency));
@@ -234,10 +244,11 @@ export async function throughput(
   target: Target,
   kind: "parley" | "socketio",
   options: ThroughputOptions,
+  /** Phases are pushed here as they finish (kept when a later one breaks). */
+  phases: Phase[],
 ): Promise<Phase[]> {
   const { loadgens } = ctx;
   await loadgens.setup(target, kind, ctx.addressesEach);
-  const phases: Phase[] = [];
   const setup = kind === "parley" ? createParleySetup(target) : undefined;
   try {
     // 1:1: pairs of users, each with one device; both directions send.
