@@ -10,7 +10,11 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ["packages/*/src/**/*.integration.test.ts", "reference-server/src/**/*.integration.test.ts"],
+    include: [
+      "packages/*/src/**/*.integration.test.ts",
+      "reference-server/src/**/*.integration.test.ts",
+      "system-tests/src/**/*.integration.test.ts",
+    ],
     exclude: ["**/node_modules/**", "**/dist/**"],
   },
 });

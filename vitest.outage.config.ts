@@ -10,7 +10,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ["reference-server/src/**/*.outage.test.ts"],
+    include: ["system-tests/src/**/*.outage.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     fileParallelism: false,
   },

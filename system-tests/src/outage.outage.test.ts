@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorReason, parleyDetail } from "@parley/protocol";
+import { type SpawnedCluster, spawnCluster } from "@parley/reference-server/testing";
 import {
   clientId,
   createParleyClients,
@@ -19,7 +20,6 @@ import {
   uniqueUserId,
 } from "@parley/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SpawnedCluster, spawnCluster } from "./testing/spawn-cluster.js";
 
 const SERVICES_SH = fileURLToPath(new URL("../../scripts/services.sh", import.meta.url));
 
