@@ -35,6 +35,14 @@ ensure_dependencies() {
 }
 
 run_start() {
+  # Embedded mode serves the web chat (examples/web-chat) at "/", built once here.
+  if [ -z "${PARLEY_STATIC_DIR:-}" ] && [ "${PARLEY_ROLE:-embedded}" = "embedded" ]; then
+    if [ ! -f examples/web-chat/dist/index.html ]; then
+      echo "==> building the web chat (examples/web-chat/dist)"
+      npm run build -w @parley/example-web-chat
+    fi
+    export PARLEY_STATIC_DIR="$root/examples/web-chat/dist"
+  fi
   exec node --conditions=source --import tsx reference-server/src/main.ts "$@"
 }
 
