@@ -11,7 +11,8 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 /**
  * Links in the Markdown that leave `docs-site/` (e.g. `../services/README.md` from
- * the site's root) name files of the repository: they must exist in this checkout,
+ * the site's root), or name a file of it that is not a page (e.g. a snippet), name
+ * files of the repository: they must exist in this checkout,
  * and are rewritten to `<repoUrl>/blob/<branch>/<path>` (`tree` for folders). A link
  * to a missing file stops the build with the page and the link.
  */
@@ -26,8 +27,11 @@ export function repoLinks(md: MarkdownRenderer): void {
         if (!href || SCHEME.test(href) || href.startsWith("#") || href.startsWith("/")) continue;
         const [path = "", hash = ""] = href.split(/(?=#)/, 2);
         const target = resolve(dirname(page), decodeURIComponent(path));
+        // Pages and public files of the site are VitePress's to resolve; any other
+        // file (outside docs-site/, or e.g. a snippet) is a repository file.
         const inSite = !relative(siteDir, target).startsWith("..");
-        if (inSite) continue;
+        const sourceFile = existsSync(target) && statSync(target).isFile() && !target.endsWith(".md");
+        if (inSite && !sourceFile) continue;
         const inRepo = relative(repoRoot, target);
         if (inRepo.startsWith("..") || isAbsolute(inRepo) || !existsSync(target)) {
           throw new Error(`${relative(siteDir, page)}: the link ${href} names no file of the repository`);
