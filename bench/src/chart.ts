@@ -35,7 +35,13 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
-function panelFrame(x: number, title: string, yLabel: string, max: number, ticks = 4): string[] {
+/** Tick count that gives round steps for a {@link niceMax} bound. */
+function ticksFor(max: number): number {
+  const mantissa = max / 10 ** Math.floor(Math.log10(max));
+  return mantissa === 2.5 || mantissa === 5 ? 5 : 4;
+}
+
+function panelFrame(x: number, title: string, yLabel: string, max: number, ticks = ticksFor(max)): string[] {
   const out = [text(x + PANEL_W / 2, TOP - 22, title, { size: 13, anchor: "middle", weight: "bold" })];
   for (let i = 0; i <= ticks; i++) {
     const y = TOP + PANEL_H - (PANEL_H * i) / ticks;
@@ -121,9 +127,9 @@ function rssPanel(x: number, r: BenchResults): string[] {
   const out = panelFrame(x, "Server RSS per live connection", "KB per connection", maxY);
   const px = (v: number) => x + (v / maxX) * PANEL_W;
   const py = (v: number) => TOP + PANEL_H - (v / maxY) * PANEL_H;
-  for (let i = 0; i <= 4; i++)
+  for (let i = 0, n = ticksFor(maxX); i <= n; i++)
     out.push(
-      text(px((maxX * i) / 4), TOP + PANEL_H + 16, num((maxX * i) / 4), { anchor: "middle", size: 10 }),
+      text(px((maxX * i) / n), TOP + PANEL_H + 16, num((maxX * i) / n), { anchor: "middle", size: 10 }),
     );
   out.push(
     text(x + PANEL_W / 2, TOP + PANEL_H + 30, "live connections", {
