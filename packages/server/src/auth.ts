@@ -21,6 +21,21 @@ export type TokenVerifierOptions = TokenKeyOptions & {
   audience?: string;
   /** Allowed clock skew in seconds. @defaultValue 5 */
   clockToleranceSec?: number;
+  /**
+   * How many verified tokens to remember, so a client's repeated calls with the same
+   * token skip the signature check (0 turns the cache off). An entry holds the verified
+   * claims and lasts until the token's `exp` or {@link TokenVerifierOptions.cacheTtlSec}
+   * after it was verified, whichever is sooner; the least recently used entry goes first
+   * when the cache is full. Only tokens that passed every check are cached.
+   *
+   * With `jwksUrl`, a token verified with a key that is then removed from the JWKS stays
+   * accepted for at most `cacheTtlSec` after its last full verification (on top of however
+   * long jose's own JWKS cache still serves the removed key).
+   * @defaultValue 10000
+   */
+  cacheMaxEntries?: number;
+  /** Longest time a verified token is accepted without checking its signature again. @defaultValue 60 */
+  cacheTtlSec?: number;
 };
 
 /** Verifies bearer tokens; rejects with a Parley `unauthenticated` error. */
@@ -47,7 +62,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
           return (token: string) => jwtVerify(token, jwks, { issuer, audience, clockTolerance });
         })();
-  return async (token) => {
+  const verifyUncached = async (token: string): Promise<AuthUser> => {
     let payload: JWTPayload;
     try {
       ({ payload } = await verify(token));
@@ -73,6 +88,31 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       displayName: typeof payload.name === "string" ? payload.name : sub,
       expiresAtMs: (payload.exp ?? 0) * 1000,
     };
+  };
+  const maxEntries = options.cacheMaxEntries ?? 10_000;
+  if (maxEntries <= 0) return verifyUncached;
+  const ttlMs = (options.cacheTtlSec ?? 60) * 1000;
+  /** token -> verified user and when the entry stops counting; Map order is the LRU order. */
+  const cache = new Map<string, { user: AuthUser; validUntilMs: number }>();
+  return async (token) => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit) {
+      cache.delete(token);
+      // Past exp or the TTL: verify again, so an expired token gets exactly today's error.
+      if (now < hit.validUntilMs) {
+        cache.set(token, hit);
+        return hit.user;
+      }
+    }
+    const user = Object.freeze(await verifyUncached(token));
+    const expMs = user.expiresAtMs > 0 ? user.expiresAtMs : Number.POSITIVE_INFINITY;
+    cache.set(token, { user, validUntilMs: Math.min(expMs, now + ttlMs) });
+    if (cache.size > maxEntries) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    return user;
   };
 }
 
