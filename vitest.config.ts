@@ -13,6 +13,7 @@ export default defineConfig({
       "reference-server/src/**/*.test.ts",
       "examples/*/src/**/*.test.ts",
       "scripts/**/*.test.ts",
+      "docs-site/snippets/**/*.test.ts",
     ],
     exclude: ["**/node_modules/**", "**/dist/**", "**/*.integration.test.ts", "**/*.outage.test.ts"],
     testTimeout: 30_000,

@@ -6,8 +6,10 @@
 #   bash scripts/parley.sh test [vitest args...]
 #                                            generated code, lint, typecheck, tests (unit, real
 #                                            server, Chromium; then Kafka, Cassandra and Redis,
-#                                            started by scripts/services.sh), the SDK's bundle
-#                                            size; ends with one line "N passed, N failed, N skipped"
+#                                            started by scripts/services.sh; the cluster chaos and
+#                                            dependency-outage tests), the SDK's bundle size, the
+#                                            docs site build and the benchmark's quick mode; ends
+#                                            with one line "N passed, N failed, N skipped"
 #
 # Both first make sure a Node >= 22.12 is on PATH and dependencies are installed.
 set -euo pipefail
@@ -95,6 +97,15 @@ run_test() {
   fi
 
   step "bundle size" node packages/client-web/scripts/size.mjs
+  # The docs site (TypeDoc API reference + VitePress) builds with no broken links.
+  step "docs site" npm run build -w @parley/docs-site
+  # The benchmark's quick mode as a smoke test: it must run; targets are reported, not enforced.
+  if [ "${PARLEY_SKIP_BENCH:-}" = "1" ]; then
+    echo
+    echo "==> benchmark smoke: not run (PARLEY_SKIP_BENCH=1)"
+  else
+    step "benchmark smoke (npm run bench -- --quick)" npm run bench -w @parley/bench -- --quick
+  fi
 
   # One summary line from Vitest's JSON reports; fails when no test ran.
   local summary

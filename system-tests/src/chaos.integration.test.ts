@@ -8,9 +8,9 @@
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { createMemoryClientStore, createParleyClient, type ParleyClient } from "@parley/client";
-import { ConversationService, type Message, MessageService } from "@parley/protocol";
+import { ConversationService, type Event, type Message, MessageService } from "@parley/protocol";
 import { type SpawnedCluster, spawnCluster } from "@parley/reference-server/testing";
-import { mintToken } from "@parley/testkit";
+import { createParleyClients, mintToken } from "@parley/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const DURATION_MS = Number(process.env.PARLEY_CHAOS_MS ?? 120_000);
@@ -48,6 +48,44 @@ function roundRobin(transports: Transport[]): Transport {
 }
 
 const transportTo = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1" });
+
+/**
+ * A raw device stream per user, beside the SDK (which heals gaps from history and so
+ * would hide a stream that skipped an event): it resumes from the last cursor it got
+ * whenever its stream ends (following WRONG_GATEWAY redirects), and keeps every event.
+ * Invariant 4: it must get every event exactly once, in order.
+ */
+function startWitness(baseUrl: string, userId: string, token: string, signal: AbortSignal) {
+  const clients = createParleyClients(baseUrl, `Bearer ${token}`);
+  const events: Event[] = [];
+  let cursor = "";
+  let caughtUp!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    caughtUp = resolve;
+  });
+  const done = (async () => {
+    while (!signal.aborted) {
+      try {
+        for await (const res of clients.sync.subscribe(
+          { cursor, deviceId: `${userId}/witness` },
+          { signal },
+        )) {
+          if (res.kind.case === "event") {
+            events.push(res.kind.value);
+            cursor = res.kind.value.cursor;
+          } else if (res.kind.case === "caughtUp") {
+            cursor = res.kind.value.cursor || cursor;
+            caughtUp();
+          }
+        }
+      } catch {
+        // the gateway died or moved the user: resume from the cursor
+      }
+      if (!signal.aborted) await sleep(100);
+    }
+  })();
+  return { userId, events, ready, done };
+}
 
 interface Device {
   id: string;
@@ -135,6 +173,17 @@ describe("cluster chaos: SIGKILLed gateways and workers lose nothing", () => {
       }
       const conversationIds = [...membersOf.keys()];
       expect(conversationIds.every((id) => id !== "")).toBe(true);
+
+      const stopWitnesses = new AbortController();
+      const witnesses = users.map((userId, i) =>
+        startWitness(
+          gatewayUrls[i % gatewayUrls.length] as string,
+          userId,
+          tokens.get(userId) ?? "",
+          stopWitnesses.signal,
+        ),
+      );
+      await Promise.all(witnesses.map((w) => w.ready));
 
       // Devices: the real SDK, each starting on a gateway in turn and following redirects.
       const acked = new Map<string, Acked>();
@@ -383,6 +432,33 @@ describe("cluster chaos: SIGKILLed gateways and workers lose nothing", () => {
         }
       }
       expect(missing.slice(0, 20), `messages a member device never got (${missing.length})`).toEqual([]);
+
+      // Raw streams: every message of the user's conversations once, in seq order, and no
+      // event twice, across every reconnect and redirect.
+      await Promise.all(
+        witnesses.map(async (w) => {
+          const deadline = Date.now() + 60_000;
+          const expected = [...history].filter(([id]) => membersOf.get(id)?.includes(w.userId));
+          const created = () => w.events.filter((e) => e.payload.case === "messageCreated").length;
+          const total = expected.reduce((n, [, all]) => n + all.length, 0);
+          while (created() < total && Date.now() < deadline) await sleep(200);
+        }),
+      );
+      stopWitnesses.abort();
+      await Promise.all(witnesses.map((w) => w.done));
+      for (const w of witnesses) {
+        const ids = w.events.map((e) => e.eventId);
+        expect(new Set(ids).size, `${w.userId}'s stream repeats no event`).toBe(ids.length);
+        for (const [conversationId, all] of history) {
+          if (!membersOf.get(conversationId)?.includes(w.userId)) continue;
+          const seqs = w.events.flatMap((e) =>
+            e.conversationId === conversationId && e.payload.case === "messageCreated"
+              ? [e.payload.value.message?.seq ?? 0]
+              : [],
+          );
+          expect(seqs, `${w.userId}'s stream of ${conversationId}`).toEqual(all.map((m) => m.seq));
+        }
+      }
       expect(receiptViolations).toEqual([]);
 
       const totalMessages = [...history.values()].reduce((n, all) => n + all.length, 0);

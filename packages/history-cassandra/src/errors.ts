@@ -23,9 +23,9 @@ const UNAVAILABLE_CODES = new Set<number>([
 
 /**
  * True when `err` says Cassandra cannot serve the request right now: no node could
- * be reached ({@link errors.NoHostAvailableError}, which also wraps refused and
+ * be reached (cassandra-driver's `errors.NoHostAvailableError`, which also wraps refused and
  * timed-out connections), a request got no answer in time
- * ({@link errors.OperationTimedOutError}), every connection was busy, or a node
+ * (`errors.OperationTimedOutError`), every connection was busy, or a node
  * answered with one of the availability errors above.
  */
 export function isCassandraUnavailable(err: unknown): boolean {

@@ -1,5 +1,5 @@
 /**
- * `@parley/presence-redis`: the {@link PresenceStore} port of `@parley/presence` on
+ * `@parley/presence-redis`: the `PresenceStore` port of `@parley/presence` on
  * Redis (ioredis) for cluster mode (presence with TTL heartbeats, last seen, typing
  * fan-out, rate limits, shared by every gateway); the routing map of which
  * gateway owns which inbox partition and where each gateway is reached; and the
