@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { spawnReferenceServer } from "@parley/reference-server/testing";
+import { spawnCluster, spawnReferenceServer } from "@parley/reference-server/testing";
 import { childPids } from "./proc.js";
 
 /** HS256 signing parameters the server accepts. */
@@ -48,15 +48,38 @@ async function healthz(baseUrl: string): Promise<Record<string, unknown>> {
 
 /**
  * Starts Parley. Embedded: the reference server from source as a child process
- * (`spawnReferenceServer`). Cluster: not available until a `spawnCluster` helper
- * exists in `reference-server/src/testing/`; it would return gateways' and workers'
- * pids and the gateway URL the same way, and every bench runs unchanged.
+ * (`spawnReferenceServer`). Cluster: one gateway and one worker process on the Kafka,
+ * Cassandra and Redis of `scripts/services.sh` (`spawnCluster`; their addresses come
+ * from `bash scripts/services.sh env`), all on this machine. One gateway owns every
+ * user, so devices need no redirects; the gateway's RSS and CPU are reported, and the
+ * worker's CPU counts in the totals.
  */
 export async function startParley(mode: ParleyMode, options: StartParleyOptions = {}): Promise<Target> {
   if (mode === "cluster") {
-    throw new Error(
-      "unable to start cluster mode; reference-server/src/testing has no spawnCluster helper yet (run with --mode embedded)",
-    );
+    const cluster = await spawnCluster({
+      gateways: 1,
+      workers: 1,
+      maxEventsPerUser: options.maxEventsPerUser ?? 20_000,
+      env: { PARLEY_LOG_LEVEL: "warn", ...options.env },
+    });
+    const pids = cluster.processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
+    const gateway = cluster.gateways[0];
+    if (!gateway?.pid) {
+      await cluster.cleanup();
+      throw new Error("unable to find the cluster gateway's pid");
+    }
+    return {
+      name: "parley-cluster",
+      baseUrl: cluster.baseUrl,
+      jwt: cluster.jwt,
+      pid: gateway.pid,
+      pids,
+      async connections() {
+        const h = await healthz(cluster.baseUrl);
+        return Number(h.streams ?? 0);
+      },
+      stop: () => cluster.cleanup(),
+    };
   }
   const before = new Set(childPids("reference-server/src/main.ts"));
   const server = await spawnReferenceServer({

@@ -10,7 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { createMemoryClientStore, createParleyClient, type ParleyClient } from "@parley/client";
 import { ConversationService, type Event, type Message, MessageService } from "@parley/protocol";
 import { type SpawnedCluster, spawnCluster } from "@parley/reference-server/testing";
-import { createParleyClients, mintToken } from "@parley/testkit";
+import { createParleyClients, mintToken, seededRandom } from "@parley/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const DURATION_MS = Number(process.env.PARLEY_CHAOS_MS ?? 120_000);
@@ -18,18 +18,7 @@ const USERS = 10;
 const DEVICES_PER_USER = 2;
 const SEED = Number(process.env.PARLEY_SEED ?? Math.floor(Math.random() * 2 ** 32));
 
-/** mulberry32: a small seeded PRNG, so a failing run's kill schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = seededRandom(SEED);
 const between = (min: number, max: number) => min + Math.floor(random() * (max - min));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

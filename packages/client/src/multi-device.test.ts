@@ -3,7 +3,14 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { type Conversation, type Message, MessageSchema } from "@parley/protocol";
 import { type SpawnedServer, spawnReferenceServer } from "@parley/reference-server/testing";
-import { createParleyClients, mintServiceToken, type ParleyClients, sleep, waitFor } from "@parley/testkit";
+import {
+  createParleyClients,
+  mintServiceToken,
+  type ParleyClients,
+  seededRandom,
+  sleep,
+  waitFor,
+} from "@parley/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient, type ParleyClient } from "./client.js";
 import { isParleyError } from "./errors.js";
@@ -52,19 +59,7 @@ const RATES: FaultRates = {
   replay: 0.3,
 };
 
-/** mulberry32: a small, fast, seedable PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rng = mulberry32(SEED);
+const rng = seededRandom(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;
 const chance = (p: number) => rng() < p;
 
@@ -180,7 +175,7 @@ function addDevice(userId: string, index: number, tabs: number): void {
   const faulty = createFaultyTransport(
     createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }),
     {
-      random: mulberry32((SEED ^ ((devices.length + 1) * 0x9e3779b9)) >>> 0),
+      random: seededRandom((SEED ^ ((devices.length + 1) * 0x9e3779b9)) >>> 0),
       rates: RATES,
       stats,
       cursors,

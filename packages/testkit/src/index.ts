@@ -13,6 +13,7 @@ export {
   type HistoryStoreUnderTest,
 } from "./history-store.js";
 export { describePresenceStore, type PresenceStoreUnderTest } from "./presence-store.js";
+export { seededRandom } from "./random.js";
 export {
   clientId,
   createParleyClients,

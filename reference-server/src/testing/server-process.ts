@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +25,34 @@ export async function freePort(): Promise<number> {
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** HS256 parameters a test deployment verifies tokens with. */
+export interface TestJwt {
+  secret: string;
+  issuer: string;
+  audience: string;
+}
+
+/**
+ * The environment every test deployment's processes share: loopback only, a random
+ * JWT secret (returned, so tests mint tokens), dev login on, quiet logs.
+ */
+export function testEnvironment(maxEventsPerUser: number): { jwt: TestJwt; env: NodeJS.ProcessEnv } {
+  const jwt = { secret: randomBytes(32).toString("hex"), issuer: "parley", audience: "parley" };
+  return {
+    jwt,
+    env: {
+      ...process.env,
+      PARLEY_HOST: "127.0.0.1",
+      PARLEY_JWT_SECRET: jwt.secret,
+      PARLEY_JWT_ISSUER: jwt.issuer,
+      PARLEY_JWT_AUDIENCE: jwt.audience,
+      PARLEY_DEV_LOGIN: "true",
+      PARLEY_USER_EVENTS_MAX: String(maxEventsPerUser),
+      PARLEY_LOG_LEVEL: "warn",
+    },
+  };
 }
 
 /** Keeps the last ~1 MB of several processes' output, in arrival order. */

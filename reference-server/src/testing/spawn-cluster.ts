@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { ServiceUnderTest } from "@parley/testkit";
-import { createOutputLog, createServerProcess, freePort, type ServerProcess } from "./server-process.js";
+import {
+  createOutputLog,
+  createServerProcess,
+  freePort,
+  type ServerProcess,
+  testEnvironment,
+} from "./server-process.js";
 
 /** Options for {@link spawnCluster}. */
 export interface SpawnClusterOptions {
@@ -77,16 +83,9 @@ export async function spawnCluster(options: SpawnClusterOptions = {}): Promise<S
   };
   const partitions = options.partitions ?? 8;
   const maxEventsPerUser = Number(options.env?.PARLEY_USER_EVENTS_MAX ?? options.maxEventsPerUser ?? 1500);
-  const jwt = { secret: randomBytes(32).toString("hex"), issuer: "parley", audience: "parley" };
+  const { jwt, env } = testEnvironment(maxEventsPerUser);
   const common: NodeJS.ProcessEnv = {
-    ...process.env,
-    PARLEY_HOST: "127.0.0.1",
-    PARLEY_JWT_SECRET: jwt.secret,
-    PARLEY_JWT_ISSUER: jwt.issuer,
-    PARLEY_JWT_AUDIENCE: jwt.audience,
-    PARLEY_DEV_LOGIN: "true",
-    PARLEY_USER_EVENTS_MAX: String(maxEventsPerUser),
-    PARLEY_LOG_LEVEL: "warn",
+    ...env,
     PARLEY_TOPIC_PREFIX: names.topicPrefix,
     PARLEY_CASSANDRA_KEYSPACE: names.keyspace,
     PARLEY_REDIS_KEY_PREFIX: names.redisKeyPrefix,

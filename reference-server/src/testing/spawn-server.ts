@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceUnderTest } from "@parley/testkit";
-import { createOutputLog, createServerProcess, freePort } from "./server-process.js";
+import { createOutputLog, createServerProcess, freePort, testEnvironment } from "./server-process.js";
 
 /** Options for {@link spawnReferenceServer}. */
 export interface SpawnServerOptions {
@@ -37,18 +36,11 @@ export async function spawnReferenceServer(options: SpawnServerOptions = {}): Pr
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "parley-service-"));
   const maxEventsPerUser = Number(options.env?.PARLEY_USER_EVENTS_MAX ?? options.maxEventsPerUser ?? 1500);
-  const jwt = { secret: randomBytes(32).toString("hex"), issuer: "parley", audience: "parley" };
+  const { jwt, env: common } = testEnvironment(maxEventsPerUser);
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PARLEY_HOST: "127.0.0.1",
+    ...common,
     PARLEY_PORT: String(port),
     PARLEY_DATA_DIR: dataDir,
-    PARLEY_JWT_SECRET: jwt.secret,
-    PARLEY_JWT_ISSUER: jwt.issuer,
-    PARLEY_JWT_AUDIENCE: jwt.audience,
-    PARLEY_DEV_LOGIN: "true",
-    PARLEY_USER_EVENTS_MAX: String(maxEventsPerUser),
-    PARLEY_LOG_LEVEL: "warn",
     ...options.env,
   };
   const output = createOutputLog();
