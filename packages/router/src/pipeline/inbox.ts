@@ -24,7 +24,10 @@ export interface InboxConsumerOptions {
 /**
  * The gateway's half of fan-out: consumes the inbox topic partitions this
  * gateway owns, stores each user's events (assigning stream positions, dropping
- * replays by event id) and then pushes them to the user's live streams.
+ * replays by event id) and then pushes them to the user's live streams. The
+ * users of one batch are stored concurrently; each user's events are published
+ * right after they are stored, and any failed append fails the batch (after all
+ * appends settled) so the log redelivers it.
  */
 export async function createInboxConsumer(options: InboxConsumerOptions): Promise<Consumer> {
   const { log, history, hub, topics, logger } = options;
@@ -57,10 +60,21 @@ export async function createInboxConsumer(options: InboxConsumerOptions): Promis
       }
       list.push(event);
     }
-    for (const [userId, events] of byUser) {
-      const stored = await history.appendUserEvents(userId, events);
-      hub.publish(userId, stored);
-    }
+    // One append per user, all at once, so a group-committing store (SQLite) writes the
+    // batch's users in one commit; each user still has a single writer (one call here,
+    // and the next batch waits for this one). A user's events go live as soon as they
+    // are stored: waiting for the other users would only add latency, and a user stored
+    // but not published (another user's append failed) would not be published by the
+    // retry either, since the retry skips stored event ids.
+    const results = await Promise.allSettled(
+      Array.from(byUser, async ([userId, events]) => {
+        const stored = await history.appendUserEvents(userId, events);
+        hub.publish(userId, stored);
+      }),
+    );
+    // Fail the whole batch only after every append has settled, so the redelivery never
+    // runs alongside a still-pending append of the same user.
+    for (const result of results) if (result.status === "rejected") throw result.reason;
   };
   await log.ensureTopic(topics.inbox, topics.inboxPartitions);
   return log.consume({
