@@ -31,7 +31,15 @@ describe("createTestServer", () => {
       peerUserId: "bob",
     });
     const abort = new AbortController();
-    const stream = createClient(SyncService, bob).subscribe({ cursor: "" }, { signal: abort.signal });
+    // "From now on": the stream starts when it is first read, so wait for its CaughtUp
+    // marker before sending (or the message may be older than the stream).
+    const stream = createClient(SyncService, bob)
+      .subscribe({ cursor: "" }, { signal: abort.signal })
+      [Symbol.asyncIterator]();
+    for (;;) {
+      const { value, done } = await stream.next();
+      if (done || value.kind.case === "caughtUp") break;
+    }
     const sent = await createClient(MessageService, alice).sendMessage({
       conversationId: conversation?.conversationId ?? "",
       clientMsgId: "m1",
@@ -39,7 +47,9 @@ describe("createTestServer", () => {
     });
     expect(sent.message?.seq).toBe(1);
     let received = "";
-    for await (const res of stream) {
+    for (;;) {
+      const { value: res, done } = await stream.next();
+      if (done) break;
       if (res.kind.case === "event" && res.kind.value.payload.case === "messageCreated") {
         received = res.kind.value.payload.value.message?.text ?? "";
         break;
