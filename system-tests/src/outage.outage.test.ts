@@ -18,6 +18,7 @@ import {
   mintServiceToken,
   type ParleyClients,
   uniqueUserId,
+  waitFor,
 } from "@parley/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -32,22 +33,6 @@ async function readyz(
 ): Promise<{ status: number; body: { checks?: Record<string, string> } }> {
   const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.json() };
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not within ${timeoutMs} ms (last error: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe.each(["redis", "kafka", "cassandra"] as const)("cluster with %s down", (dependency) => {
@@ -85,10 +70,15 @@ describe.each(["redis", "kafka", "cassandra"] as const)("cluster with %s down", 
 
     // /readyz names the dependency on every process.
     for (const p of cluster.processes) {
-      const report = await until(`${p.name} /readyz turns 503`, 60_000, async () => {
-        const r = await readyz(p.baseUrl);
-        return r.status === 503 ? r : undefined;
-      });
+      const report = await waitFor(
+        async () => {
+          const r = await readyz(p.baseUrl);
+          return r.status === 503 ? r : undefined;
+        },
+        60_000,
+        `${p.name} /readyz turns 503`,
+        250,
+      );
       expect(report.body.checks?.[dependency], `${p.name} names ${dependency}`).not.toBe("ok");
     }
 
@@ -110,25 +100,30 @@ describe.each(["redis", "kafka", "cassandra"] as const)("cluster with %s down", 
 
     services("start", dependency);
     for (const p of cluster.processes) {
-      await until(`${p.name} ready again`, 180_000, async () =>
-        (await readyz(p.baseUrl)).status === 200 ? true : undefined,
+      await waitFor(
+        async () => ((await readyz(p.baseUrl)).status === 200 ? true : undefined),
+        180_000,
+        `${p.name} ready again`,
+        250,
       );
     }
 
     // The client's retry (same client id) gets one result; a new send works too.
-    const retried = await until(
-      "the retried send is acknowledged",
-      120_000,
+    const retried = await waitFor(
       async () => (await attempt()).message,
+      120_000,
+      "the retried send is acknowledged",
+      250,
     );
     const again = await attempt();
     expect(again.message?.seq).toBe(retried.seq);
-    const after = await until(
-      "a new send is acknowledged",
-      60_000,
+    const after = await waitFor(
       async () =>
         (await alice.messages.sendMessage({ conversationId, clientMsgId: clientId(), text: "after" }))
           .message,
+      60_000,
+      "a new send is acknowledged",
+      250,
     );
     expect(after.seq).toBe(retried.seq + 1);
 
@@ -145,13 +140,18 @@ describe.each(["redis", "kafka", "cassandra"] as const)("cluster with %s down", 
     const resumed = live.ended
       ? new EventCollector(bob, { cursor: live.events.at(-1)?.cursor ?? "" })
       : undefined;
-    const texts = await until("bob's device has all three messages", 60_000, async () => {
-      const events = [...live.events, ...(resumed?.events ?? [])];
-      const created = events.flatMap((e) =>
-        e.payload.case === "messageCreated" ? [e.payload.value.message?.text ?? ""] : [],
-      );
-      return created.length >= 3 ? created : undefined;
-    });
+    const texts = await waitFor(
+      async () => {
+        const events = [...live.events, ...(resumed?.events ?? [])];
+        const created = events.flatMap((e) =>
+          e.payload.case === "messageCreated" ? [e.payload.value.message?.text ?? ""] : [],
+        );
+        return created.length >= 3 ? created : undefined;
+      },
+      60_000,
+      "bob's device has all three messages",
+      250,
+    );
     expect(texts).toEqual(["before", "during", "after"]);
     await live.close();
     await resumed?.close();
