@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { PresenceRecord, PresenceStore } from "@parley/presence";
 import { ErrorReason, reasonOf } from "@parley/protocol";
 import { describePresenceStore, sleep, waitFor } from "@parley/testkit";
@@ -8,8 +7,10 @@ import { createRedisPresenceStore, createRedisRoutingMap, type RoutingMap } from
 import {
   deleteKeys,
   freePort,
+  fresh,
   type PrivateRedis,
   REDIS_URL,
+  rejection,
   startPrivateRedis,
   uniquePrefix,
 } from "./test-redis.js";
@@ -28,16 +29,12 @@ describePresenceStore("redis", async () => {
   return { store, cleanup: () => store.close() };
 });
 
-const fresh = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 const online = (events: PresenceRecord[], userId: string) =>
   events.filter((e) => e.userId === userId).map((e) => e.online);
 
 async function expectUnavailable(promise: Promise<unknown>): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(Error);
+  const err = await rejection(promise);
+  expect(err).toBeInstanceOf(Error);
   expect(reasonOf(err)).toBe(ErrorReason.DEPENDENCY_UNAVAILABLE);
   expect((err as Error).message).toMatch(/unable to .+; redis is unavailable/);
 }

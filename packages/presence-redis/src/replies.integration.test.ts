@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ErrorReason, reasonOf } from "@parley/protocol";
 import {
@@ -15,16 +14,16 @@ import { createRedisReplyChannel, type RedisReplyChannel, type RedisReplyChannel
 import {
   deleteKeys,
   freePort,
+  fresh,
   type PrivateRedis,
   REDIS_URL,
+  rejection,
   startPrivateRedis,
   uniquePrefix,
 } from "./test-redis.js";
 
 const prefix = uniquePrefix("replies");
 afterAll(() => deleteKeys(REDIS_URL, prefix));
-
-const fresh = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 
 function receipt(commandId: string, readSeq: number): CommandResult {
   return create(CommandResultSchema, {
@@ -42,15 +41,6 @@ const done = (commandId: string) =>
 /** What a user of the result sees: its bytes on the wire. */
 const bytes = (result: CommandResult | undefined) =>
   result === undefined ? undefined : [...toBinary(CommandResultSchema, result)];
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (err: unknown) => err,
-  );
-}
 
 /** A logger that keeps its warnings. */
 function recordingLogger(): Logger & { warnings: string[] } {

@@ -13,6 +13,19 @@ import { Redis } from "ioredis";
 /** The shared Redis (`bash scripts/services.sh start redis`); PARLEY_REDIS_URL overrides it. */
 export const REDIS_URL = process.env.PARLEY_REDIS_URL ?? "redis://127.0.0.1:6379";
 
+/** An id (user, gateway, process) no other test uses: `<label>-<8 hex>`. */
+export const fresh = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
+
+/** What `promise` rejects with; throws when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (err: unknown) => err,
+  );
+}
+
 /** A key prefix no other run uses. */
 export function uniquePrefix(label: string): string {
   return `parley-test:${label}:${randomUUID().slice(0, 8)}:`;
