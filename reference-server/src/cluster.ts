@@ -126,8 +126,8 @@ export async function composeCluster(
     let deps: ParleyDeps | undefined;
     let ownership: PartitionOwnership | undefined;
     let inbox: Consumer | undefined;
-    const hub = createHub();
     if (isGateway) {
+      const hub = createHub();
       const presence = createRedisPresenceStore(redis);
       closers.push(["presence", () => presence.close()]);
       const commands = createCommandBus({ log, replies, topics, processId });
@@ -173,7 +173,7 @@ export async function composeCluster(
       stats: () => ({
         role: config.role,
         processId,
-        streams: hub.size,
+        streams: deps?.hub.size ?? 0,
         ...(ownership ? { inboxPartitions: ownership.owned().size } : {}),
       }),
       close,

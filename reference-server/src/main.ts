@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   let parley: Composition | undefined;
   const metrics = createServerMetrics({
     role: config.role,
-    streams: () => Number(parley?.stats().streams ?? 0),
+    streams: () => parley?.deps?.hub.size ?? 0,
   });
   parley =
     config.role === "embedded"
