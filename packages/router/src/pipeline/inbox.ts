@@ -1,10 +1,7 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { HistoryStore, NewUserEvent } from "@parley/history";
-import { EventSchema } from "@parley/protocol";
-import { InboxRecordSchema } from "@parley/protocol/internal";
 import type { ConsumeOptions, Consumer, EventLog, LogRecord } from "../log/port.js";
 import type { Logger } from "../logger.js";
+import { readInboxRecord } from "./fanout.js";
 import type { Hub } from "./hub.js";
 import type { TopicConfig } from "./topics.js";
 
@@ -37,14 +34,10 @@ export async function createInboxConsumer(options: InboxConsumerOptions): Promis
       let userId: string;
       let event: NewUserEvent;
       try {
-        const inbox = fromBinary(InboxRecordSchema, record.value);
+        const inbox = readInboxRecord(record.value);
         if (!inbox.event) continue;
         userId = inbox.userId;
-        event = {
-          eventId: inbox.event.eventId,
-          payload: toBinary(EventSchema, inbox.event),
-          timeMs: inbox.event.time ? timestampMs(inbox.event.time) : record.timestampMs,
-        };
+        event = { eventId: inbox.eventId, payload: inbox.event, timeMs: inbox.timeMs ?? record.timestampMs };
       } catch (err) {
         logger.error("skipping undecodable inbox record", {
           partition: record.partition,

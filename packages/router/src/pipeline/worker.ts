@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import type { ConversationState, HistoryStore } from "@parley/history";
 import { ParleyErrorDetailSchema } from "@parley/protocol";
 import {
@@ -7,12 +7,11 @@ import {
   type CommandResult,
   CommandResultSchema,
   CommandSchema,
-  type InboxRecord,
-  InboxRecordSchema,
 } from "@parley/protocol/internal";
-import type { Consumer, EventLog, LogRecord } from "../log/port.js";
+import type { Consumer, EventLog, LogRecord, NewRecord } from "../log/port.js";
 import type { Logger } from "../logger.js";
 import { applyCommand, CommandRejected } from "./apply.js";
+import { encodeFanout, encodeStoredResult } from "./fanout.js";
 import type { ReplyChannel } from "./replies.js";
 import type { TopicConfig } from "./topics.js";
 
@@ -94,20 +93,13 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     return state;
   };
 
-  const emit = async (fanout: InboxRecord[]) => {
-    if (fanout.length === 0) return;
-    await log.append(
-      topics.inbox,
-      fanout.map((r) => ({ key: r.userId, value: toBinary(InboxRecordSchema, r) })),
-    );
-  };
-
-  const process = async (command: Command): Promise<CommandResult> => {
+  /** Applies one command (or finds its remembered outcome); its fan-out goes to `fanout`. */
+  const process = async (command: Command, fanout: NewRecord[]): Promise<CommandResult> => {
     const key = dedupKey(command);
     const remembered = await history.getDedup(command.conversationId, key);
     if (remembered) {
       const stored = fromBinary(CommandResultSchema, remembered.result);
-      await emit(stored.fanout);
+      fanout.push(...encodeFanout(stored.fanout));
       return create(CommandResultSchema, { commandId: command.commandId, outcome: stored.outcome });
     }
     const state = await loadState(command.conversationId);
@@ -130,19 +122,45 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
         },
       });
     }
+    const records = encodeFanout(applied.fanout);
     if (applied.write) {
-      const stored = create(CommandResultSchema, { ...applied.result, fanout: applied.fanout });
       await history.commit({
         ...applied.write,
-        dedup: { clientId: key, result: toBinary(CommandResultSchema, stored), createdAtMs: now() },
+        dedup: { clientId: key, result: encodeStoredResult(applied.result, records), createdAtMs: now() },
       });
       remember(applied.write.conversation);
     }
-    await emit(applied.fanout);
+    fanout.push(...records);
     return applied.result;
   };
 
+  /** Applies one conversation's commands of a batch, in order. */
+  const processConversation = async (
+    commands: Command[],
+    fanout: NewRecord[],
+    outcomes: Map<Command, CommandResult>,
+  ) => {
+    const conversationId = (commands[0] as Command).conversationId;
+    try {
+      for (const command of commands) outcomes.set(command, await process(command, fanout));
+    } catch (err) {
+      // Dependency failure: drop cached state (it may be ahead of storage) and let the log redeliver.
+      cache.delete(conversationId);
+      throw err;
+    }
+  };
+
+  // One batch of a partition: the conversations in it are independent (each has one
+  // writer: this worker, while it owns the partition), so they are applied concurrently,
+  // each in log order; a store that group-commits (SQLite) then writes them in one
+  // transaction. Their fan-out is appended in one call once all are committed, and the
+  // replies go out after that, so an acknowledged command's events are in the log. If
+  // anything fails, the whole batch is redelivered: commands already committed find
+  // their dedup entry and re-emit their stored fan-out (inbox consumers drop the
+  // duplicates by event id) and reply with their stored outcome.
   const handler = async (records: LogRecord[]) => {
+    const byConversation = new Map<string, Command[]>();
+    const commands: Command[] = [];
     for (const record of records) {
       let command: Command;
       try {
@@ -155,16 +173,27 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
         });
         continue;
       }
-      let outcome: CommandResult;
-      try {
-        outcome = await process(command);
-      } catch (err) {
-        // Dependency failure: drop cached state (it may be ahead of storage) and let the log redeliver.
-        cache.delete(command.conversationId);
-        throw err;
-      }
-      if (command.replyTo) await replies.send(command.replyTo, outcome);
+      commands.push(command);
+      const list = byConversation.get(command.conversationId);
+      if (list) list.push(command);
+      else byConversation.set(command.conversationId, [command]);
     }
+    const fanouts = Array.from(byConversation.values(), () => [] as NewRecord[]);
+    const outcomes = new Map<Command, CommandResult>();
+    const settled = await Promise.allSettled(
+      Array.from(byConversation.values(), (list, i) =>
+        processConversation(list, fanouts[i] as NewRecord[], outcomes),
+      ),
+    );
+    for (const s of settled) if (s.status === "rejected") throw s.reason;
+    const fanout = fanouts.flat();
+    if (fanout.length > 0) await log.append(topics.inbox, fanout);
+    await Promise.all(
+      commands.map((command) => {
+        const outcome = outcomes.get(command);
+        return command.replyTo && outcome ? replies.send(command.replyTo, outcome) : undefined;
+      }),
+    );
   };
 
   await log.ensureTopic(topics.commands, topics.commandPartitions);
