@@ -177,6 +177,37 @@ describe("createSqliteHistoryStore", () => {
       expect((await store.getConversation("c1"))?.title).toBe("after");
     });
 
+    it("fails only the failing write of writes committed together", async () => {
+      open();
+      const good = (id: string) => ({
+        conversation: state(id, 1, id),
+        messages: [message(id, 1)],
+        addedUserIds: ["alice"],
+        removedUserIds: [],
+      });
+      const bad: ConversationWrite = {
+        conversation: state("c2", 2, "bad"),
+        messages: [message("c2", 1), message("c2", 0)],
+        addedUserIds: ["bob"],
+        removedUserIds: [],
+      };
+      // Requested in one turn, so they share one group commit.
+      const results = await Promise.allSettled([
+        store.commit(good("c1")),
+        store.commit(bad),
+        store.commit(good("c3")),
+        store.appendUserEvents("alice", [{ eventId: "e1", payload: new Uint8Array([1]), timeMs: 1 }]),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+      expect((await store.getConversation("c1"))?.title).toBe("c1");
+      expect((await store.getConversation("c3"))?.title).toBe("c3");
+      expect(await store.getConversation("c2")).toBeUndefined();
+      expect(await store.getMessage("c2", 1)).toBeUndefined();
+      expect((await store.listUserConversations("alice")).sort()).toEqual(["c1", "c3"]);
+      expect(await store.listUserConversations("bob")).toEqual([]);
+      expect((await store.readUserEvents("alice", 0, 10)).events.map((e) => e.position)).toEqual([1]);
+    });
+
     it("rejects a message of another conversation", async () => {
       open();
       await expect(

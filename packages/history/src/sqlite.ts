@@ -236,11 +236,11 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
   let flushScheduled = false;
 
   /**
-   * Runs `work` atomically (its own transaction, or its own savepoint in a shared one)
-   * and resolves after the commit. Writes requested before the pending flush runs (it
-   * runs as a microtask, so no later than the current task) share one transaction:
-   * e.g. the inbox partitions' user-event appends and the workers' commits cost one
-   * COMMIT together instead of one each. A write that throws is rolled back alone.
+   * Runs `work` atomically and resolves after the commit. Writes requested before the
+   * pending flush runs (it runs in the event loop's check phase, after the I/O and
+   * timers of the current turn) share one transaction: e.g. the inbox partitions'
+   * user-event appends and the workers' commits of one turn cost one COMMIT together
+   * instead of one each. A write that throws is rolled back alone.
    */
   function write<T>(operation: string, work: () => T): Promise<T> {
     if (closed) return Promise.reject(new Error(`unable to ${operation}; the history store is closed`));
@@ -248,7 +248,7 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
       writes.push({ operation, work, resolve: resolve as (value: unknown) => void, reject });
       if (!flushScheduled) {
         flushScheduled = true;
-        queueMicrotask(flush);
+        setImmediate(flush);
       }
     });
   }
@@ -258,19 +258,18 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
     return new Error(`unable to ${operation}; ${reason}`, { cause: error });
   }
 
-  function flush(): void {
-    flushScheduled = false;
-    const batch = writes;
-    writes = [];
-    if (batch.length === 0) return;
-    if (closed) {
-      for (const w of batch) w.reject(new Error(`unable to ${w.operation}; the history store is closed`));
-      return;
-    }
-    const isolate = batch.length > 1;
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+  type Outcome = { ok: boolean; value: unknown };
+
+  /**
+   * Runs the batch in one transaction. Without `isolate`, the first write that throws
+   * rolls the whole transaction back (and the caller retries with `isolate`); with it,
+   * each write runs in its own savepoint, so a failing write is undone alone. Throws
+   * when the transaction itself fails.
+   */
+  function transact(batch: Write[], isolate: boolean): Outcome[] | undefined {
+    const outcomes: Outcome[] = [];
+    stmt.begin.run();
     try {
-      stmt.begin.run();
       for (const w of batch) {
         if (!isolate) {
           outcomes.push({ ok: true, value: w.work() });
@@ -286,14 +285,39 @@ export function createSqliteHistoryStore(options: SqliteHistoryStoreOptions): Hi
           outcomes.push({ ok: false, value: error });
         }
       }
-      stmt.commit.run();
+    } catch (error) {
+      if (db.isTransaction) stmt.rollback.run();
+      if (batch.length > 1) return undefined;
+      return [{ ok: false, value: error }];
+    }
+    stmt.commit.run();
+    return outcomes;
+  }
+
+  /**
+   * Group commit. Writes almost never fail, so the batch first runs without a savepoint
+   * per write (savepoints cost two statements each); only when one throws is the batch
+   * run again with them, to fail that write alone.
+   */
+  function flush(): void {
+    flushScheduled = false;
+    const batch = writes;
+    writes = [];
+    if (batch.length === 0) return;
+    if (closed) {
+      for (const w of batch) w.reject(new Error(`unable to ${w.operation}; the history store is closed`));
+      return;
+    }
+    let outcomes: Outcome[] | undefined;
+    try {
+      outcomes = transact(batch, false) ?? transact(batch, true);
     } catch (error) {
       if (db.isTransaction) stmt.rollback.run();
       for (const w of batch) w.reject(failure(w.operation, error));
       return;
     }
     batch.forEach((w, i) => {
-      const outcome = outcomes[i] as { ok: boolean; value: unknown };
+      const outcome = (outcomes as Outcome[])[i] as Outcome;
       if (outcome.ok) w.resolve(outcome.value);
       else w.reject(failure(w.operation, outcome.value));
     });
