@@ -77,6 +77,46 @@ describe("createSqliteEventLog", () => {
     await Promise.all([other.stop(), elsewhere.stop(), again.stop()]);
   });
 
+  it("fails only the failing append of appends committed together, leaving no gap in offsets", async () => {
+    const log = open();
+    await log.ensureTopic("t", 1);
+    // Another connection makes SQLite refuse one record, as a full disk or a broken
+    // file would refuse a write.
+    const saboteur = new DatabaseSync(path);
+    saboteur.exec(
+      "CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.key = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned record'); END",
+    );
+    saboteur.close();
+    // Requested in one turn, so they share one group commit.
+    const results = await Promise.allSettled([
+      log.append("t", [{ key: "a", value: bytes("1") }]),
+      log.append("t", [
+        { key: "b", value: bytes("2") },
+        { key: "poison", value: bytes("x") },
+      ]),
+      log.append("t", [{ key: "c", value: bytes("3") }]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((results[1] as PromiseRejectedResult).reason.message).toMatch(
+      /^unable to append to topic "t"; .*poisoned record/,
+    );
+    const offsets = results.flatMap((r) =>
+      r.status === "fulfilled" ? r.value.map((a: AppendResult) => a.offset) : [],
+    );
+    expect(offsets).toEqual([0, 1]);
+    const seen: string[] = [];
+    const consumer = await log.consume({
+      topic: "t",
+      group: "g",
+      handler: async (records) => {
+        for (const r of records) seen.push(new TextDecoder().decode(r.value));
+      },
+    });
+    await waitFor(() => seen.length === 2);
+    await consumer.stop();
+    expect(seen).toEqual(["1", "3"]);
+  });
+
   it("rejects operations on an unknown topic", async () => {
     const log = open();
     await expect(log.append("missing", [{ key: "k", value: bytes("v") }])).rejects.toThrow(

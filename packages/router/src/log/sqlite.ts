@@ -304,10 +304,12 @@ class SqliteEventLog implements EventLog {
 
   /**
    * Group commit: writes every append and offset commit made since the last flush
-   * in one transaction (each append in its own savepoint, so a failing one fails
-   * alone), then resolves the appends and wakes their partitions' consumers. Appends
-   * from one turn of the event loop (e.g. many requests' commands) share one commit
-   * instead of paying one each; nothing resolves before its commit.
+   * in one transaction, then resolves the appends and wakes their partitions' consumers.
+   * Appends from one turn of the event loop (e.g. many requests' commands) share one
+   * commit instead of paying one each; nothing resolves before its commit. Appends
+   * almost never fail, so the batch first runs without a savepoint per append; when
+   * one fails, the batch is rolled back and run again with a savepoint each, so the
+   * failing append fails alone.
    */
   private flush(): void {
     const appends = this.pendingAppends;
@@ -319,10 +321,47 @@ class SqliteEventLog implements EventLog {
       for (const p of appends) p.reject(closedError("append"));
       return;
     }
+    let written: WrittenAppend[];
+    try {
+      try {
+        written = this.transact(appends, offsets, false);
+      } catch (error) {
+        if (appends.length <= 1) throw error;
+        written = this.transact(appends, offsets, true);
+      }
+    } catch (error) {
+      for (const p of appends) p.reject(appendError(p.topic, error));
+      // Offsets stay pending (unless a newer one came meanwhile) and are retried.
+      for (const o of offsets) {
+        const key = offsetKey(o.group, o.topic, o.partition);
+        if (!this.pendingOffsets.has(key)) this.pendingOffsets.set(key, o);
+      }
+      if (this.pendingOffsets.size > 0) this.scheduleFlush(BACKOFF_MIN_MS);
+      return;
+    }
+    for (const w of written) w.pending.resolve(w.results);
+    const touched = new Set<string>();
+    for (const w of written) {
+      for (const r of w.results) {
+        const key = listenerKey(w.pending.topic, r.partition);
+        if (touched.has(key)) continue;
+        touched.add(key);
+        const loops = this.listeners.get(key);
+        if (loops) for (const loop of loops) loop.notifyAppend();
+      }
+    }
+  }
+
+  /**
+   * One group commit's transaction. With `isolate`, each append runs in a savepoint and
+   * one that fails is rejected here and left out; without it, any failure fails the
+   * whole transaction. Throws when the transaction fails, after rolling it back and
+   * putting every topic's next offsets back where they were.
+   */
+  private transact(appends: PendingAppend[], offsets: PendingOffset[], isolate: boolean): WrittenAppend[] {
     const { begin, commit, rollback, savepoint, release, rollbackToSavepoint, insertRecord } =
       this.statements;
     const { upsertCommitted, prune } = this.statements;
-    const isolate = appends.length > 1;
     const written: WrittenAppend[] = [];
     const ts = this.now();
     try {
@@ -365,30 +404,10 @@ class SqliteEventLog implements EventLog {
       for (const w of written.reverse()) {
         const next = this.nextOffsets.get(w.pending.topic);
         next?.splice(0, next.length, ...w.before);
-        w.pending.reject(appendError(w.pending.topic, error));
       }
-      if (!isolate)
-        for (const p of appends)
-          if (!written.some((w) => w.pending === p)) p.reject(appendError(p.topic, error));
-      // Offsets stay pending (unless a newer one came meanwhile) and are retried.
-      for (const o of offsets) {
-        const key = offsetKey(o.group, o.topic, o.partition);
-        if (!this.pendingOffsets.has(key)) this.pendingOffsets.set(key, o);
-      }
-      if (this.pendingOffsets.size > 0) this.scheduleFlush(BACKOFF_MIN_MS);
-      return;
+      throw error;
     }
-    for (const w of written) w.pending.resolve(w.results);
-    const touched = new Set<string>();
-    for (const w of written) {
-      for (const r of w.results) {
-        const key = listenerKey(w.pending.topic, r.partition);
-        if (touched.has(key)) continue;
-        touched.add(key);
-        const loops = this.listeners.get(key);
-        if (loops) for (const loop of loops) loop.notifyAppend();
-      }
-    }
+    return written;
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
