@@ -1,7 +1,6 @@
 /**
  * The servers under test, each in its own process: the Parley reference server
- * (embedded mode now; cluster mode plugs in here as another {@link ParleyTarget})
- * and the Socket.IO relay.
+ * (embedded, or a one-gateway one-worker cluster) and the Socket.IO relay.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
