@@ -38,15 +38,17 @@ export class AsyncQueue<T> {
     w?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+  // A plain async iterator rather than an async generator: one object less per live stream.
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this;
+  }
+
+  /** The next item, waiting for one; done once the queue ended and is drained. */
+  async next(): Promise<IteratorResult<T, undefined>> {
     for (;;) {
       if (this.error !== undefined) throw this.error;
-      const item = this.items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.done) return;
+      if (this.items.length > 0) return { done: false, value: this.items.shift() as T };
+      if (this.done) return { done: true, value: undefined };
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
       });

@@ -18,12 +18,23 @@ import { conversationView } from "@parley/router";
 import { caller, userConversations } from "../common.js";
 import type { ParleyDeps } from "../deps.js";
 import { wrongGateway } from "../gateway.js";
+import { type Beating, createHeartbeatWheel } from "../heartbeat.js";
 import { AsyncQueue } from "../queue.js";
 import { check } from "../validate.js";
 
 const PAGE = 500;
 
 type Item = { events: UserEvent[] } | { ephemeral: Uint8Array } | { heartbeat: true };
+
+const HEARTBEAT: Item = { heartbeat: true };
+
+/** A live device stream, as the service's shared heartbeat and shutdown see it. */
+interface LiveStream extends Beating {
+  readonly userId: string;
+  /** This stream's presence connection. */
+  readonly connectionId: string;
+  readonly queue: AsyncQueue<Item>;
+}
 
 function toResponse(event: UserEvent): SubscribeResponse {
   const decoded = fromBinary(EventSchema, event.payload);
@@ -42,6 +53,24 @@ function resync(op: string, why: string): never {
 export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
   const presenceTtlMs = deps.presenceTtlMs ?? 30_000;
   const heartbeatMs = deps.streamHeartbeatMs ?? 25_000;
+  const beat = (stream: LiveStream) =>
+    deps.presence.heartbeat(stream.userId, stream.connectionId, presenceTtlMs).catch((err) => {
+      deps.logger.warn("presence heartbeat failed", { err, userId: stream.userId });
+    });
+  // One timer for every live stream of this service (not one each): it refreshes the
+  // stream's presence and sends a heartbeat message on it.
+  const heartbeats = createHeartbeatWheel<LiveStream>(Math.min(heartbeatMs, presenceTtlMs / 3), (stream) => {
+    void beat(stream);
+    stream.queue.push(HEARTBEAT);
+  });
+  // On shutdown every live stream ends (one listener here, not one per stream).
+  deps.shutdownSignal?.addEventListener(
+    "abort",
+    () => {
+      for (const stream of heartbeats.values()) stream.queue.end();
+    },
+    { once: true },
+  );
 
   /** Stored events after `position` up to the end, checking the cursor is still resumable. */
   async function* replay(userId: string, from: number): AsyncGenerator<UserEvent> {
@@ -85,8 +114,8 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
       }
       const gateway = deps.gateway;
       if (gateway && !gateway.owns(user.userId)) throw await wrongGateway(deps, gateway, op, user.userId);
-      const signal = deps.shutdownSignal ? AbortSignal.any([ctx.signal, deps.shutdownSignal]) : ctx.signal;
-      const queue = new AsyncQueue<Item>(signal);
+      const queue = new AsyncQueue<Item>(ctx.signal);
+      if (deps.shutdownSignal?.aborted) queue.end();
       // Registered in the same tick as the check above: no rebalance falls between them.
       // A stream of a user this gateway no longer serves ends, so the device moves.
       const unsubscribeGateway = gateway?.onChange(() => {
@@ -100,19 +129,9 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
       const unsubscribeEphemeral = deps.presence.subscribe(user.userId, (payload) =>
         queue.push({ ephemeral: payload }),
       );
-      const connectionId = ulid();
-      const beat = () =>
-        deps.presence.heartbeat(user.userId, connectionId, presenceTtlMs).catch((err) => {
-          deps.logger.warn("presence heartbeat failed", { err, userId: user.userId });
-        });
-      await beat();
-      const timer = setInterval(
-        () => {
-          void beat();
-          queue.push({ heartbeat: true });
-        },
-        Math.min(heartbeatMs, presenceTtlMs / 3),
-      );
+      const stream: LiveStream = { userId: user.userId, connectionId: ulid(), queue, heartbeatSlot: -1 };
+      heartbeats.add(stream);
+      await beat(stream);
       deps.logger.debug("stream opened", { userId: user.userId, deviceId: req.deviceId });
       try {
         if (position === undefined) {
@@ -156,11 +175,11 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
           );
         }
       } finally {
-        clearInterval(timer);
+        heartbeats.delete(stream);
         unsubscribeGateway?.();
         unsubscribeHub();
         unsubscribeEphemeral();
-        deps.presence.disconnect(user.userId, connectionId).catch((err) => {
+        deps.presence.disconnect(user.userId, stream.connectionId).catch((err) => {
           deps.logger.warn("presence disconnect failed", { err, userId: user.userId });
         });
         deps.logger.debug("stream closed", { userId: user.userId, deviceId: req.deviceId });
