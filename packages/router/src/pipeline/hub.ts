@@ -20,31 +20,37 @@ export interface Hub {
 
 /** An in-process {@link Hub}. */
 export function createHub(): Hub {
-  const byUser = new Map<string, Set<HubListener>>();
+  // A user's one listener is kept as is (the usual case: one device); a Set only from the second.
+  const byUser = new Map<string, HubListener | Set<HubListener>>();
   let size = 0;
+  const remove = (userId: string, listener: HubListener) => {
+    const entry = byUser.get(userId);
+    if (entry === listener) byUser.delete(userId);
+    else if (entry instanceof Set) {
+      entry.delete(listener);
+      if (entry.size === 1) byUser.set(userId, entry.values().next().value as HubListener);
+    }
+  };
   return {
     subscribe(userId, listener) {
-      let set = byUser.get(userId);
-      if (!set) {
-        set = new Set();
-        byUser.set(userId, set);
-      }
-      set.add(listener);
+      const entry = byUser.get(userId);
+      if (entry === undefined) byUser.set(userId, listener);
+      else if (entry instanceof Set) entry.add(listener);
+      else byUser.set(userId, new Set([entry, listener]));
       size++;
       let active = true;
       return () => {
         if (!active) return;
         active = false;
         size--;
-        const s = byUser.get(userId);
-        s?.delete(listener);
-        if (s && s.size === 0) byUser.delete(userId);
+        remove(userId, listener);
       };
     },
     publish(userId, events) {
-      const set = byUser.get(userId);
-      if (!set || events.length === 0) return;
-      for (const listener of set) listener(events);
+      const entry = byUser.get(userId);
+      if (entry === undefined || events.length === 0) return;
+      if (entry instanceof Set) for (const listener of entry) listener(events);
+      else entry(events);
     },
     get size() {
       return size;
