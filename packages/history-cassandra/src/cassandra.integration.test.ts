@@ -326,6 +326,10 @@ describe("a commit interrupted halfway", () => {
     const [alice, bob] = [id("alice"), id("bob")];
     const store = createCassandraHistoryStore(options());
     await store.commit(write(state(conversationId, [alice, bob], 1), [message(conversationId, 1)]));
+    // A store leaves its own finished commit record for the next commit to remove; a new
+    // owner's store finishes it again (idempotently) first. Let that happen before the
+    // crash below is armed, so the crash hits the second commit's own follow-up.
+    await createCassandraHistoryStore(options()).getDedup(conversationId, id("nothing"));
 
     // The worker dies right after the commit point: no message row, no dedup row, bob still listed.
     const crashing = crashingStore(/INTO \w+\.messages|INTO \w+\.dedup|DELETE FROM \w+\.user_conversations/);
@@ -369,6 +373,44 @@ describe("a commit interrupted halfway", () => {
       { prepare: true },
     );
     expect(pending.rows[0]?.get("pending_ts")).toBeNull();
+  });
+
+  it("a finished commit record left in place reads the same everywhere and goes with the next commit", async () => {
+    const conversationId = id("conv");
+    const alice = id("alice");
+    const pendingTs = async () =>
+      (
+        await admin.execute(
+          `SELECT pending_ts FROM ${keyspace}.conversations WHERE conversation_id = ? LIMIT 1`,
+          [conversationId],
+          { prepare: true },
+        )
+      ).rows[0]?.get("pending_ts");
+    const writer = createCassandraHistoryStore(options());
+    const dedup = { clientId: id("client"), result: new Uint8Array([3]), createdAtMs: BASE_MS };
+    await writer.commit(write(state(conversationId, [alice], 1), [message(conversationId, 1)], { dedup }));
+    expect(await pendingTs()).not.toBeNull();
+
+    // Another process reads the same history, and finishing the record again changes nothing.
+    const reader = createCassandraHistoryStore(options());
+    const latest = await writer.getMessages(conversationId, { kind: "latest", limit: 10 });
+    expect(latest).toEqual([message(conversationId, 1)]);
+    expect(await reader.getMessages(conversationId, { kind: "latest", limit: 10 })).toEqual(latest);
+    expect(Array.from((await reader.getDedup(conversationId, dedup.clientId))?.result ?? [])).toEqual([3]);
+    expect(await rowCount("messages", "conversation_id = ? AND bucket = ?", [conversationId, 0])).toBe(1);
+    expect(await reader.getMessages(conversationId, { kind: "latest", limit: 10 })).toEqual(latest);
+
+    // The writer's next commit (after asking for its dedup entry, as the worker does) replaces it.
+    const next = { clientId: id("client"), result: new Uint8Array([4]), createdAtMs: BASE_MS };
+    expect(await writer.getDedup(conversationId, next.clientId)).toBeUndefined();
+    await writer.commit(
+      write(state(conversationId, [alice], 2), [message(conversationId, 2)], {
+        dedup: next,
+        addedUserIds: [],
+      }),
+    );
+    expect(await seqs(reader, conversationId, { kind: "after", seq: 0, limit: 10 })).toEqual([1, 2]);
+    expect(await reader.getConversation(conversationId)).toEqual(state(conversationId, [alice], 2));
   });
 
   it("after its commit point: the next commit finishes it first", async () => {

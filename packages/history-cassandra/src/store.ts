@@ -37,7 +37,11 @@
  * 4. After the commit point, idempotently (fixed timestamp `ts + 1`, rows keyed by
  *    (conversation, bucket, seq), (user, conversation) and (conversation, client id)):
  *    upsert the messages, remove the users from their conversation lists, store the
- *    dedup entry in `dedup`. Then delete the commit record (at `ts + 2`).
+ *    dedup entry in `dedup`. The record then describes only what the tables hold, so
+ *    the writer leaves it for its next commit's partition deletion to remove (a write
+ *    saved per commit) and remembers not to finish it again; any other store finishing
+ *    it (a new owner of the partition) repeats idempotent writes and deletes it (at
+ *    `ts + 2`).
  *
  * A redelivered command finds its dedup entry in the commit record even if step 4
  * never ran: `getDedup` finishes step 4 from the record first (the worker always asks
@@ -135,6 +139,16 @@ interface StreamHead {
   horizon: number;
   /** Lowest bucket whose bucket row has not expired; undefined when none. */
   firstBucket?: number;
+}
+
+/** Conversations a store remembers a head or a finished commit record of; older ones are forgotten. */
+const MAX_REMEMBERED_CONVERSATIONS = 50_000;
+
+/** Sets `key` as the newest entry of `map`, dropping the oldest beyond `max`. */
+function bounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as K);
 }
 
 /** Strictly increasing write timestamps (microseconds since the epoch). */
@@ -305,6 +319,19 @@ type Queries = ReturnType<typeof cql>;
 /** The store's operations on a connected session (errors are translated by the caller). */
 class StoreOps {
   private readonly c: Client;
+  /**
+   * The head `getDedup` read (and finished), per conversation, for the commit of the
+   * same client id that the conversation's single writer makes right after it: that
+   * commit needs the same head, so it does not read it again. Used once.
+   */
+  private readonly handedOff = new Map<string, { clientId: string; head: Head }>();
+  /**
+   * Per conversation, the newest commit record this store finished itself and left in
+   * place instead of deleting it: the next commit's partition deletion removes it, and
+   * until then it is identical to what the tables hold, so readers may still overlay it
+   * (another process finishing it again is idempotent). Saves a write per commit.
+   */
+  private readonly finished = new Map<string, number>();
 
   constructor(
     private readonly s: Session,
@@ -384,7 +411,7 @@ class StoreOps {
     if (!row) return { writtenAt: 0, lastSeq: 0 };
     const head: Head = { writtenAt: num(row.get("written_at")) ?? 0, lastSeq: num(row.get("last_seq")) ?? 0 };
     const ts = num(row.get("pending_ts"));
-    if (ts !== undefined) {
+    if (ts !== undefined && ts !== this.finished.get(conversationId)) {
       const messages = (row.get("pending_messages") as Uint8Array[] | null) ?? [];
       const dedupKey = row.get("pending_dedup_key") as string | null;
       head.pending = {
@@ -420,7 +447,10 @@ class StoreOps {
     requireCount("lastSeq", state.lastSeq);
 
     // 1. Finish an earlier commit that stopped after its commit point.
-    const head = await this.head(conversationId);
+    const handed = this.handedOff.get(conversationId);
+    this.handedOff.delete(conversationId);
+    const head =
+      handed && handed.clientId === write.dedup?.clientId ? handed.head : await this.head(conversationId);
     if (head.pending) await this.finish(conversationId, head.pending);
     const ts = this.clock.reserve(head.writtenAt + 2, 3);
     const at = this.s.bigint(ts + 1);
@@ -475,12 +505,19 @@ class StoreOps {
       })),
     ]);
 
-    // 4. Everything the commit record describes.
-    if (hasFollowUp) await this.finish(conversationId, record);
+    // 4. Everything the commit record describes. The record stays until the next
+    // commit's partition deletion (see `finished`).
+    if (hasFollowUp) {
+      await this.finish(conversationId, record, false);
+      bounded(this.finished, conversationId, record.ts, MAX_REMEMBERED_CONVERSATIONS);
+    }
   }
 
-  /** Step 4 of a commit: applies its record (idempotently, at its own timestamp), then deletes it. */
-  private async finish(conversationId: string, record: CommitRecord): Promise<void> {
+  /**
+   * Step 4 of a commit: applies its record (idempotently, at its own timestamp), then
+   * deletes it unless `clear` is false.
+   */
+  private async finish(conversationId: string, record: CommitRecord, clear = true): Promise<void> {
     const at = this.s.bigint(record.ts);
     const byBucket = new Map<number, { query: string; params: unknown[] }[]>();
     for (const message of record.messages) {
@@ -520,7 +557,7 @@ class StoreOps {
       });
     }
     await forEachLimit(tasks, this.o.concurrency, (task) => task());
-    await this.write(this.q.clearPending, [this.s.bigint(record.ts + 1), conversationId]);
+    if (clear) await this.write(this.q.clearPending, [this.s.bigint(record.ts + 1), conversationId]);
   }
 
   async getDedup(conversationId: string, clientId: string): Promise<DedupEntry | undefined> {
@@ -528,10 +565,13 @@ class StoreOps {
       this.read(this.q.dedup, [conversationId, clientId]),
       this.head(conversationId),
     ]);
-    if (head.pending) {
-      await this.finish(conversationId, head.pending);
-      if (head.pending.dedup?.clientId === clientId) return head.pending.dedup;
+    const pending = head.pending;
+    if (pending) {
+      await this.finish(conversationId, pending);
+      head.pending = undefined;
     }
+    bounded(this.handedOff, conversationId, { clientId, head }, MAX_REMEMBERED_CONVERSATIONS);
+    if (pending?.dedup?.clientId === clientId) return pending.dedup;
     const row = result.rows[0];
     if (!row) return undefined;
     return {
