@@ -2,7 +2,12 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, resolve } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createParleyRoutes, type ParleyDeps, parleyInterceptors } from "@parley/server";
+import {
+  createLeanStreamHandler,
+  createParleyRoutes,
+  type ParleyDeps,
+  parleyInterceptors,
+} from "@parley/server";
 import type { ServerMetrics } from "./metrics.js";
 import type { ReadinessReport } from "./readiness.js";
 
@@ -33,12 +38,11 @@ export interface RequestHandlerOptions {
 /** The HTTP handler: Connect routes, /healthz, /readyz, /metrics and optional static files. */
 export function createRequestHandler(options: RequestHandlerOptions) {
   const { deps, metrics } = options;
-  const connect = deps
-    ? connectNodeAdapter({
-        routes: createParleyRoutes(deps),
-        interceptors: [metrics.interceptor, ...parleyInterceptors(deps)],
-      })
-    : undefined;
+  const interceptors = deps ? [metrics.interceptor, ...parleyInterceptors(deps)] : [];
+  const connect = deps ? connectNodeAdapter({ routes: createParleyRoutes(deps), interceptors }) : undefined;
+  // Device streams (Connect protocol over HTTP/1.1) skip connect-node's per-request
+  // pipeline, which holds about 48 KB per open stream; the rest goes to connect-node.
+  const lean = deps ? createLeanStreamHandler(deps, { interceptors }) : undefined;
   const root = options.staticDir ? resolve(options.staticDir) : "";
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
@@ -78,6 +82,7 @@ export function createRequestHandler(options: RequestHandlerOptions) {
     }
     if (!connect)
       return json(res, 404, { error: "not found (a worker serves /healthz, /readyz and /metrics)" });
+    if (lean?.(req, res)) return;
     connect(req, res);
   };
 }

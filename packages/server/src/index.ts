@@ -15,6 +15,11 @@ export {
   type TokenVerifier,
   type TokenVerifierOptions,
 } from "./auth.js";
+export {
+  createLeanStreamHandler,
+  type LeanStreamHandler,
+  type LeanStreamHandlerOptions,
+} from "./connect-stream.js";
 export type { DevLoginOptions, GatewayOwnership, ParleyDeps } from "./deps.js";
 export { createEmbeddedParley, type EmbeddedParley, type EmbeddedParleyOptions } from "./embedded.js";
 export { authInterceptor, createParleyRoutes, errorInterceptor, parleyInterceptors } from "./routes.js";
