@@ -21,6 +21,13 @@ export interface EmbeddedParleyOptions {
   historyPath: string;
   /** How many stored user events to keep for resuming devices. */
   userEventRetention?: UserEventRetention;
+  /**
+   * Records the event log keeps per partition once every consumer has handled them
+   * (older ones are deleted, so the log file stops growing); see
+   * `SqliteEventLogOptions.retention`.
+   * @defaultValue 10000
+   */
+  logRecordsPerPartition?: number;
   verifyToken: TokenVerifier;
   /** DEV ONLY: enables `AuthService.DevLogin`. */
   devLogin?: DevLoginOptions;
@@ -50,7 +57,10 @@ export interface EmbeddedParley {
  */
 export async function createEmbeddedParley(options: EmbeddedParleyOptions): Promise<EmbeddedParley> {
   const { logger } = options;
-  const log = createSqliteEventLog({ path: options.logPath });
+  const log = createSqliteEventLog({
+    path: options.logPath,
+    retention: { maxRecordsPerPartition: options.logRecordsPerPartition ?? 10_000 },
+  });
   const history = createSqliteHistoryStore({
     path: options.historyPath,
     userEventRetention: options.userEventRetention,
