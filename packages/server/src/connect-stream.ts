@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   create,
   type DescMessage,
+  type DescMethod,
   type DescMethodServerStreaming,
+  type DescService,
   isMessage,
   type MessageInitShape,
   type MessageShape,
@@ -10,7 +12,8 @@ import {
 import {
   Code,
   ConnectError,
-  createHandlerContext,
+  type ContextKey,
+  type ContextValues,
   type HandlerContext,
   type Interceptor,
   type StreamRequest,
@@ -102,7 +105,11 @@ function createServerStreamHandler<I extends DescMessage, O extends DescMessage>
         req.signal === context.signal &&
         req.contextValues === context.values
           ? context
-          : { ...context, requestHeader: req.header, signal: req.signal, values: req.contextValues };
+          : (Object.create(context, {
+              requestHeader: { value: req.header },
+              signal: { value: req.signal },
+              values: { value: req.contextValues },
+            }) as HandlerContext);
       return {
         stream: true,
         service: method.parent,
@@ -115,12 +122,13 @@ function createServerStreamHandler<I extends DescMessage, O extends DescMessage>
 
   return (req, res) => {
     if (req.method !== "POST" || req.url !== path || req.httpVersionMajor !== 1) return false;
-    const type = parseContentType(req.headers["content-type"] ?? null);
+    // From rawHeaders: reading req.headers would build an object the request keeps for good.
+    const type = parseContentType(rawHeader(req, "content-type") ?? null);
     if (!type?.stream) return false;
-    const encoding = req.headers["connect-content-encoding"];
+    const encoding = rawHeader(req, "connect-content-encoding");
     if (
       (encoding !== undefined && encoding !== "identity") ||
-      req.headers["connect-timeout-ms"] !== undefined
+      rawHeader(req, "connect-timeout-ms") !== undefined
     ) {
       return false;
     }
@@ -129,37 +137,15 @@ function createServerStreamHandler<I extends DescMessage, O extends DescMessage>
   };
 
   async function serve(req: IncomingMessage, res: ServerResponse, binary: boolean): Promise<void> {
-    const abort = new AbortController();
-    const onClose = () => abort.abort(new ConnectError("the client closed the stream", Code.Canceled));
+    const context = new LeanContext(method, req, binary);
+    const onClose = () => context.abort(new ConnectError("the client closed the stream", Code.Canceled));
     res.once("close", onClose);
-    const requestHeader = new Headers();
-    for (const [key, value] of Object.entries(req.headers)) {
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const v of value) requestHeader.append(key, v);
-      else requestHeader.set(key, value);
-    }
-    const context = createHandlerContext({
-      service: method.parent,
-      method,
-      protocolName: "connect",
-      requestMethod: "POST",
-      url: `http://${req.headers.host ?? "localhost"}${path}`,
-      requestSignal: abort.signal,
-      requestHeader,
-      responseHeader: {
-        "content-type": binary ? "application/connect+proto" : "application/connect+json",
-      },
-    });
     let error: ConnectError | undefined;
     let headSent = false;
     const sendHead = () => {
       if (headSent) return;
       headSent = true;
-      const header: Record<string, string> = {};
-      context.responseHeader.forEach((value, key) => {
-        header[key] = value;
-      });
-      res.writeHead(200, header);
+      res.writeHead(200, context.responseHeaderRecord());
     };
     try {
       const input = await readRequest(req, binary);
@@ -183,9 +169,11 @@ function createServerStreamHandler<I extends DescMessage, O extends DescMessage>
         sendHead();
         if (!res.write(encodeEnvelope(0, bytes))) await drained(res, context.signal);
       }
-      response.trailer.forEach((value: string, key: string) => {
-        context.responseTrailer.set(key, value);
-      });
+      if (response.trailer !== context.responseTrailer) {
+        response.trailer.forEach((value: string, key: string) => {
+          context.responseTrailer.set(key, value);
+        });
+      }
     } catch (err) {
       error =
         err instanceof ConnectError
@@ -220,6 +208,95 @@ function createServerStreamHandler<I extends DescMessage, O extends DescMessage>
       );
     }
     return serialization.getI(binary).parse(body.subarray(5));
+  }
+}
+
+/** The first value of a request header (`name` in lower case). */
+function rawHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** {@link ContextValues} with its methods on a prototype (connect's has three closures per call). */
+class Values implements ContextValues {
+  private map: Map<symbol, unknown> | undefined;
+  get<T>(key: ContextKey<T>): T {
+    return this.map?.has(key.id) ? (this.map.get(key.id) as T) : key.defaultValue;
+  }
+  set<T>(key: ContextKey<T>, value: T): this {
+    this.map ??= new Map();
+    this.map.set(key.id, value);
+    return this;
+  }
+  delete(key: ContextKey<unknown>): this {
+    this.map?.delete(key.id);
+    return this;
+  }
+}
+
+/**
+ * The handler context of a lean stream: what connect's `createHandlerContext` gives,
+ * with one abort controller (no deadline: such requests go to connect-node), one copy
+ * of the request headers, and response headers and trailers made only when used.
+ */
+class LeanContext implements HandlerContext {
+  readonly protocolName = "connect";
+  readonly requestMethod = "POST";
+  readonly requestHeader = new Headers();
+  readonly values: ContextValues = new Values();
+  private readonly controller = new AbortController();
+  private header: Headers | undefined;
+  private trailer: Headers | undefined;
+  private readonly host: string;
+
+  constructor(
+    readonly method: DescMethod,
+    req: IncomingMessage,
+    private readonly binary: boolean,
+  ) {
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      this.requestHeader.append(raw[i] as string, raw[i + 1] as string);
+    this.host = this.requestHeader.get("host") ?? "localhost";
+  }
+
+  get service(): DescService {
+    return this.method.parent;
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  get url(): string {
+    return `http://${this.host}/${this.method.parent.typeName}/${this.method.name}`;
+  }
+  get responseHeader(): Headers {
+    this.header ??= new Headers({ "content-type": this.contentType() });
+    return this.header;
+  }
+  get responseTrailer(): Headers {
+    this.trailer ??= new Headers();
+    return this.trailer;
+  }
+  timeoutMs(): number | undefined {
+    return undefined;
+  }
+  abort(reason?: unknown): void {
+    this.controller.abort(reason);
+  }
+  /** The response headers for `writeHead`. */
+  responseHeaderRecord(): Record<string, string> {
+    if (!this.header) return { "content-type": this.contentType() };
+    const record: Record<string, string> = {};
+    this.header.forEach((value, key) => {
+      record[key] = value;
+    });
+    return record;
+  }
+  private contentType(): string {
+    return this.binary ? "application/connect+proto" : "application/connect+json";
   }
 }
 

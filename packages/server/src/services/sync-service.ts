@@ -129,7 +129,11 @@ export function syncService(deps: ParleyDeps): ServiceImpl<typeof SyncService> {
       const unsubscribeEphemeral = deps.presence.subscribe(user.userId, (payload) =>
         queue.push({ ephemeral: payload }),
       );
-      const stream: LiveStream = { userId: user.userId, connectionId: ulid(), queue, heartbeatSlot: -1 };
+      const connectionId = ulid();
+      // ulid() builds its result one character at a time: reading a character flattens
+      // that chain of ~25 string pieces (about 750 bytes a stream) into one string.
+      connectionId.charCodeAt(0);
+      const stream: LiveStream = { userId: user.userId, connectionId, queue, heartbeatSlot: -1 };
       heartbeats.add(stream);
       await beat(stream);
       deps.logger.debug("stream opened", { userId: user.userId, deviceId: req.deviceId });
