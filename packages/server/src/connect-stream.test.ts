@@ -18,13 +18,16 @@ import {
 import { silentLogger } from "@parley/router";
 import { afterEach, describe, expect, it } from "vitest";
 // Relative: @parley/testkit depends on this package.
-import { StreamCollector, waitFor } from "../../testkit/src/index.js";
+import { StreamCollector, waitFor, withBearerToken } from "../../testkit/src/index.js";
 import { createTokenVerifier, mintToken } from "./auth.js";
 import { createLeanStreamHandler } from "./connect-stream.js";
 import { createEmbeddedParley, type EmbeddedParley } from "./embedded.js";
 import { createParleyRoutes, parleyInterceptors } from "./routes.js";
 
 const SECRET = "connect-stream-test-secret-0123456789";
+
+/** A fresh bearer token for `userId`. */
+const token = async (userId: string) => (await mintToken({ secret: SECRET, userId })).token;
 
 interface Rig {
   baseUrl: string;
@@ -87,21 +90,6 @@ async function start(): Promise<Rig> {
   return state;
 }
 
-/** `transport` with `userId`'s bearer token on every call. */
-function as(transport: Transport, userId: string): Transport {
-  const auth = async (header: HeadersInit | undefined) => {
-    const headers = new Headers(header);
-    headers.set("authorization", `Bearer ${(await mintToken({ secret: SECRET, userId })).token}`);
-    return headers;
-  };
-  return {
-    unary: async (method, signal, timeoutMs, header, input, ctx) =>
-      transport.unary(method, signal, timeoutMs, await auth(header), input, ctx),
-    stream: async (method, signal, timeoutMs, header, input, ctx) =>
-      transport.stream(method, signal, timeoutMs, await auth(header), input, ctx),
-  };
-}
-
 function subscribe(transport: Transport, cursor = ""): StreamCollector<SubscribeResponse> {
   const collector = new StreamCollector<SubscribeResponse>((signal) =>
     createClient(SyncService, transport).subscribe({ cursor, deviceId: "d1" }, { signal }),
@@ -129,9 +117,9 @@ describe("createLeanStreamHandler (Connect protocol over HTTP/1.1)", () => {
         httpVersion: "1.1",
         useBinaryFormat,
       });
-      const bob = subscribe(as(transport, "bob"));
+      const bob = subscribe(withBearerToken(transport, () => token("bob")));
       await caughtUp(bob);
-      const alice = as(transport, "alice");
+      const alice = withBearerToken(transport, () => token("alice"));
       const created = await createClient(ConversationService, alice).createDirect({ peerUserId: "bob" });
       const conversationId = created.conversation?.conversationId ?? "";
       for (const text of ["one", "two"]) {
@@ -149,7 +137,10 @@ describe("createLeanStreamHandler (Connect protocol over HTTP/1.1)", () => {
       await waitFor(() => server.parley.deps.hub.size === 0, 5_000, "bob's stream gone from the hub");
 
       // Resuming from the first message's cursor replays the second only.
-      const again = subscribe(as(transport, "bob"), cursor);
+      const again = subscribe(
+        withBearerToken(transport, () => token("bob")),
+        cursor,
+      );
       await caughtUp(again);
       expect(texts(again)).toEqual(["two"]);
       expect(server.lean).toBe(2);
@@ -160,7 +151,10 @@ describe("createLeanStreamHandler (Connect protocol over HTTP/1.1)", () => {
     const server = await start();
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
     const anonymous = subscribe(transport);
-    const badCursor = subscribe(as(transport, "bob"), "not-a-cursor");
+    const badCursor = subscribe(
+      withBearerToken(transport, () => token("bob")),
+      "not-a-cursor",
+    );
     await waitFor(() => anonymous.ended && badCursor.ended, 5_000, "both streams ended");
     expect(anonymous.error?.code).toBe(Code.Unauthenticated);
     expect(parleyDetail(anonymous.error)?.reason).toBe(ErrorReason.TOKEN_MISSING);
@@ -178,7 +172,10 @@ describe("createLeanStreamHandler (Connect protocol over HTTP/1.1)", () => {
       sendCompression: compressionGzip,
       compressMinBytes: 0,
     });
-    const streams = [subscribe(as(grpcWeb, "bob")), subscribe(as(gzip, "carol"))];
+    const streams = [
+      subscribe(withBearerToken(grpcWeb, () => token("bob"))),
+      subscribe(withBearerToken(gzip, () => token("carol"))),
+    ];
     for (const s of streams) await caughtUp(s);
     expect(server.lean).toBe(0);
   });
@@ -186,7 +183,7 @@ describe("createLeanStreamHandler (Connect protocol over HTTP/1.1)", () => {
   it("ends live streams with SHUTTING_DOWN on shutdown", async () => {
     const server = await start();
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" });
-    const bob = subscribe(as(transport, "bob"));
+    const bob = subscribe(withBearerToken(transport, () => token("bob")));
     await caughtUp(bob);
     rig?.shutdown.abort();
     await waitFor(() => bob.ended, 5_000, "bob's stream ended");

@@ -11,25 +11,16 @@ import {
 } from "@parley/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 // Relative: @parley/testkit depends on this package.
-import { expectParleyError, expectStreamError, StreamCollector, waitFor } from "../../testkit/src/index.js";
+import {
+  expectParleyError,
+  expectStreamError,
+  StreamCollector,
+  waitFor,
+  withBearerToken,
+} from "../../testkit/src/index.js";
 import { createStaticOwnership, createTestServer, type TestServer } from "../../testkit/src/test-server.js";
 
 const URLS = { a: "http://gateway-a.test", b: "http://gateway-b.test" };
-
-/** `transport` with `userId`'s bearer token on every call. */
-function as(server: TestServer, transport: Transport, userId: string): Transport {
-  const auth = async (header: HeadersInit | undefined) => {
-    const headers = new Headers(header);
-    headers.set("authorization", `Bearer ${await server.token(userId)}`);
-    return headers;
-  };
-  return {
-    unary: async (method, signal, timeoutMs, header, input, ctx) =>
-      transport.unary(method, signal, timeoutMs, await auth(header), input, ctx),
-    stream: async (method, signal, timeoutMs, header, input, ctx) =>
-      transport.stream(method, signal, timeoutMs, await auth(header), input, ctx),
-  };
-}
 
 /** Texts of the messages a collected stream brought. */
 function texts(items: SubscribeResponse[]): string[] {
@@ -58,7 +49,10 @@ async function twoGateways() {
   const b = server.addGateway({ gatewayId: "b", gateway: owners.view("b") });
   const subscribe = (transport: Transport, userId: string) => {
     const collector = new StreamCollector<SubscribeResponse>((signal) =>
-      createClient(SyncService, as(s, transport, userId)).subscribe({ cursor: "" }, { signal }),
+      createClient(
+        SyncService,
+        withBearerToken(transport, () => s.token(userId)),
+      ).subscribe({ cursor: "" }, { signal }),
     );
     collectors.push(collector);
     return collector;
@@ -71,7 +65,7 @@ async function twoGateways() {
 describe("gateway ownership (cluster mode)", () => {
   it("Subscribe on a gateway that does not serve the user fails with WRONG_GATEWAY naming the owner; unary calls work there", async () => {
     const { server, a } = await twoGateways();
-    const alice = as(server, a, "alice");
+    const alice = withBearerToken(a, () => server.token("alice"));
     const { error } = await expectStreamError(
       (signal) => createClient(SyncService, alice).subscribe({ cursor: "" }, { signal }),
       Code.Unavailable,
@@ -94,7 +88,7 @@ describe("gateway ownership (cluster mode)", () => {
     const { server, a, b, subscribe, caughtUp } = await twoGateways();
     const onB = subscribe(b, "alice");
     await caughtUp(onB);
-    const bob = as(server, a, "bob");
+    const bob = withBearerToken(a, () => server.token("bob"));
     const { conversation } = await createClient(ConversationService, bob).createDirect({
       peerUserId: "alice",
     });
@@ -110,7 +104,7 @@ describe("gateway ownership (cluster mode)", () => {
   it("a user with no gateway (mid-rebalance) gets WRONG_GATEWAY without an endpoint, and GetEndpoint says retry", async () => {
     const { owners, server, a } = await twoGateways();
     owners.assign("carol", undefined);
-    const carol = as(server, a, "carol");
+    const carol = withBearerToken(a, () => server.token("carol"));
     const { error } = await expectStreamError(
       (signal) => createClient(SyncService, carol).subscribe({ cursor: "" }, { signal }),
       Code.Unavailable,
@@ -140,7 +134,7 @@ describe("gateway ownership (cluster mode)", () => {
     // The moved user now subscribes on a; dave stays live on b.
     const moved = subscribe(a, "alice");
     await caughtUp(moved);
-    const bob = as(server, a, "bob");
+    const bob = withBearerToken(a, () => server.token("bob"));
     const conversations = createClient(ConversationService, bob);
     const messages = createClient(MessageService, bob);
     for (const peer of ["alice", "dave"]) {
@@ -159,7 +153,10 @@ describe("gateway ownership (cluster mode)", () => {
   it("GetEndpoint answers the gateway that serves the caller, from any gateway", async () => {
     const { server, a, b } = await twoGateways();
     const ask = (transport: Transport, userId: string) =>
-      createClient(DiscoveryService, as(server, transport, userId)).getEndpoint({});
+      createClient(
+        DiscoveryService,
+        withBearerToken(transport, () => server.token(userId)),
+      ).getEndpoint({});
     expect(await ask(a, "alice")).toMatchObject({ baseUrl: URLS.b, gatewayId: "b" });
     // The gateway that serves the caller answers itself ("" = the server you asked).
     expect(await ask(b, "alice")).toMatchObject({ baseUrl: "", gatewayId: "b" });

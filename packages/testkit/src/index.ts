@@ -6,6 +6,7 @@
  */
 
 export type { GatewayOwnership } from "@parley/server";
+export { withBearerToken } from "./bearer.js";
 export { describeEventLog, type EventLogFeatures, type EventLogUnderTest } from "./event-log.js";
 export {
   describeHistoryStore,

@@ -1,4 +1,4 @@
-import { createClient, type Transport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import {
   ErrorReason,
   PresenceService,
@@ -8,26 +8,10 @@ import {
 } from "@parley/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 // Relative: @parley/testkit depends on this package.
-import { StreamCollector, sleep, waitFor } from "../../../testkit/src/index.js";
+import { StreamCollector, sleep, waitFor, withBearerToken } from "../../../testkit/src/index.js";
 import { createTestServer, type TestServer } from "../../../testkit/src/test-server.js";
 
 const TTL_MS = 300;
-
-/** `transport` with `userId`'s bearer token on every call. */
-function as(server: TestServer, userId: string): Transport {
-  const auth = async (header: HeadersInit | undefined) => {
-    const headers = new Headers(header);
-    headers.set("authorization", `Bearer ${await server.token(userId)}`);
-    return headers;
-  };
-  const transport = server.transport;
-  return {
-    unary: async (method, signal, timeoutMs, header, input, ctx) =>
-      transport.unary(method, signal, timeoutMs, await auth(header), input, ctx),
-    stream: async (method, signal, timeoutMs, header, input, ctx) =>
-      transport.stream(method, signal, timeoutMs, await auth(header), input, ctx),
-  };
-}
 
 let server: TestServer | undefined;
 const collectors: StreamCollector<SubscribeResponse>[] = [];
@@ -42,13 +26,19 @@ async function setup() {
   const s = server;
   const subscribe = (userId: string) => {
     const collector = new StreamCollector<SubscribeResponse>((signal) =>
-      createClient(SyncService, as(s, userId)).subscribe({ cursor: "" }, { signal }),
+      createClient(
+        SyncService,
+        withBearerToken(s.transport, () => s.token(userId)),
+      ).subscribe({ cursor: "" }, { signal }),
     );
     collectors.push(collector);
     return collector;
   };
   const online = async (userId: string) => {
-    const { presence } = await createClient(PresenceService, as(s, "observer")).getPresence({
+    const { presence } = await createClient(
+      PresenceService,
+      withBearerToken(s.transport, () => s.token("observer")),
+    ).getPresence({
       userIds: [userId],
     });
     return presence[0]?.online ?? false;
